@@ -1,0 +1,39 @@
+import { AuthModule } from '@app/auth';
+import { AppConfig, ConfigModule } from '@app/config';
+import { DatabaseModule } from '@app/database';
+import { HealthModule, RabbitMqHealthIndicator, RedisHealthIndicator } from '@app/health';
+import { HttpConventionsModule } from '@app/http';
+import { ObservabilityModule } from '@app/observability';
+import { RedisModule } from '@app/redis';
+import { DynamicModule, Module } from '@nestjs/common';
+import { SignInModule } from './auth/sign-in.module';
+import { CategoriesModule } from './categories/categories.module';
+import { CommonModule } from './common/common.module';
+import { HealthController } from './health/health.controller';
+import { TasksModule } from './tasks/tasks.module';
+import { UsersModule } from './users/users.module';
+
+@Module({})
+export class ApiModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        ObservabilityModule.forRoot('api'),
+        DatabaseModule.forRoot({ applicationName: 'taskhub-api', migrate: true }),
+        RedisModule,
+        HealthModule,
+        HttpConventionsModule,
+        AuthModule,
+        CommonModule,
+        SignInModule,
+        UsersModule,
+        CategoriesModule,
+        TasksModule,
+      ],
+      controllers: [HealthController],
+      providers: [RedisHealthIndicator, RabbitMqHealthIndicator],
+    };
+  }
+}

@@ -1,0 +1,51 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsEmail, IsString, MaxLength, MinLength } from 'class-validator';
+import { UserDto } from '../../users/user.dto';
+
+export class RegisterDto {
+  @ApiProperty({ format: 'email', maxLength: 320, example: 'ada@example.com' })
+  @IsEmail()
+  @MaxLength(320)
+  email!: string;
+
+  @ApiProperty({ minLength: 10, maxLength: 128, example: 'correct horse battery staple' })
+  @IsString()
+  @MinLength(10)
+  @MaxLength(128)
+  password!: string;
+
+  @ApiProperty({ minLength: 1, maxLength: 100, example: 'Ada Lovelace' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  name!: string;
+}
+
+export class LoginDto {
+  @ApiProperty({ format: 'email', example: 'ada@example.com' })
+  @IsString()
+  @MaxLength(320)
+  email!: string;
+
+  @ApiProperty({ example: 'correct horse battery staple' })
+  @IsString()
+  @MaxLength(128)
+  password!: string;
+}
+
+export class RefreshDto {
+  @ApiProperty({ description: 'A refresh token from register, login or an earlier refresh.' })
+  @IsString()
+  @MaxLength(200)
+  refreshToken!: string;
+}
+
+export class TokenPairDto {
+  @ApiProperty({ type: UserDto }) user!: UserDto;
+  @ApiProperty({ description: 'A JWT for "Authorization: Bearer".' }) accessToken!: string;
+  @ApiProperty({ description: 'Single use: each refresh returns a new one.' })
+  refreshToken!: string;
+  @ApiProperty({ description: 'Seconds until the access token expires.', example: 900 })
+  expiresIn!: number;
+  @ApiProperty({ example: 'Bearer' }) tokenType!: 'Bearer';
+}

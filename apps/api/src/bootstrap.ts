@@ -1,0 +1,34 @@
+import { AppConfig } from '@app/config';
+import { applyHttpConventions, fastifyOptions } from '@app/http';
+import { RequestMethod } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { ApiModule } from './api.module';
+import { setupSwagger } from './swagger';
+
+/**
+ * Builds the api exactly as production runs it; main.ts listens on it, the tests inject into it.
+ * Returns an initialised app: the database exists and is migrated.
+ */
+export async function createApiApp(config: AppConfig): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter(fastifyOptions(config));
+  applyHttpConventions(adapter.getInstance());
+  const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot(config), adapter, {
+    bufferLogs: true,
+    abortOnError: false,
+    // Body parsing is set up by applyHttpConventions (JSON only, with our error codes).
+    bodyParser: false,
+  });
+  app.useLogger(app.get(Logger));
+  app.setGlobalPrefix('v1', {
+    exclude: [
+      { path: 'health/live', method: RequestMethod.GET },
+      { path: 'health/ready', method: RequestMethod.GET },
+      { path: 'metrics', method: RequestMethod.GET },
+    ],
+  });
+  setupSwagger(app);
+  await app.init();
+  return app;
+}

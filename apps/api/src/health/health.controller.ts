@@ -1,0 +1,39 @@
+import { Public } from '@app/auth';
+import { Probes, RabbitMqHealthIndicator, RedisHealthIndicator } from '@app/health';
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { TypeOrmHealthIndicator } from '@nestjs/terminus';
+import type { FastifyReply } from 'fastify';
+
+/** Kubernetes probes. Outside /v1, public, and left out of the access log. */
+@ApiTags('health')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly probes: Probes,
+    private readonly database: TypeOrmHealthIndicator,
+    private readonly redis: RedisHealthIndicator,
+    private readonly rabbitmq: RabbitMqHealthIndicator,
+  ) {}
+
+  /** 200 while the event loop turns; never looks at dependencies (a restart would not fix them). */
+  @Get('live')
+  @ApiOkResponse({ description: 'The process is alive.' })
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  /** 200 when this instance can serve: started, database reachable, not draining. */
+  @Get('ready')
+  @ApiOkResponse({ description: 'Ready; `degraded` lists optional dependencies that are down.' })
+  @ApiServiceUnavailableResponse({ description: 'Not ready: database unreachable or draining.' })
+  async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
+    const { httpStatus, body } = await this.probes.readiness(
+      [() => this.database.pingCheck('database', { timeout: 1000 })],
+      [() => this.redis.check(), () => this.rabbitmq.check()],
+    );
+    reply.status(httpStatus);
+    return body;
+  }
+}

@@ -1,0 +1,173 @@
+import {
+  TASK_PRIORITIES,
+  TASK_STATUSES,
+  TaskEntity,
+  TaskPriority,
+  TaskStatus,
+} from '@app/database';
+import { PageQueryDto } from '@app/http';
+import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsDate,
+  IsIn,
+  IsISO8601,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Length,
+  MaxLength,
+  ValidateIf,
+} from 'class-validator';
+
+const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+const uniqueTrimmed = ({ value }: { value: unknown }) =>
+  Array.isArray(value)
+    ? [...new Set((value as unknown[]).map((tag) => (typeof tag === 'string' ? tag.trim() : tag)))]
+    : value;
+const nullable = (_: object, value: unknown) => value !== null;
+
+export class CreateTaskDto {
+  @ApiProperty({ minLength: 1, maxLength: 200, example: 'Write the quarterly report' })
+  @Transform(trim)
+  @IsString()
+  @Length(1, 200)
+  title!: string;
+
+  @ApiPropertyOptional({ maxLength: 10000, nullable: true })
+  @IsOptional()
+  @ValidateIf(nullable)
+  @IsString()
+  @MaxLength(10000)
+  description?: string | null;
+
+  @ApiPropertyOptional({ enum: TASK_STATUSES, default: 'todo' })
+  @IsOptional()
+  @IsIn(TASK_STATUSES)
+  status?: TaskStatus;
+
+  @ApiPropertyOptional({ enum: TASK_PRIORITIES, default: 'medium' })
+  @IsOptional()
+  @IsIn(TASK_PRIORITIES)
+  priority?: TaskPriority;
+
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
+  @IsOptional()
+  @ValidateIf(nullable)
+  @IsISO8601({ strict: true }, { message: 'dueDate must be an ISO 8601 date-time' })
+  dueDate?: string | null;
+
+  @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
+  @IsOptional()
+  @ValidateIf(nullable)
+  @IsUUID()
+  categoryId?: string | null;
+
+  @ApiPropertyOptional({ type: [String], maxItems: 20, example: ['finance', 'q3'] })
+  @IsOptional()
+  @Transform(uniqueTrimmed)
+  @IsArray()
+  @ArrayMaxSize(20)
+  @IsString({ each: true })
+  @Length(1, 50, { each: true })
+  tags?: string[];
+}
+
+export class UpdateTaskDto extends PartialType(CreateTaskDto) {}
+
+export const TASK_SORTS = [
+  'createdAt',
+  '-createdAt',
+  'dueDate',
+  '-dueDate',
+  'priority',
+  '-priority',
+  'title',
+  '-title',
+] as const;
+export type TaskSort = (typeof TASK_SORTS)[number];
+
+export class ListTasksQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({ enum: TASK_STATUSES })
+  @IsOptional()
+  @IsIn(TASK_STATUSES)
+  status?: TaskStatus;
+
+  @ApiPropertyOptional({ enum: TASK_PRIORITIES })
+  @IsOptional()
+  @IsIn(TASK_PRIORITIES)
+  priority?: TaskPriority;
+
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID()
+  categoryId?: string;
+
+  @ApiPropertyOptional({ description: 'Tasks carrying this tag.' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 50)
+  tag?: string;
+
+  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Due strictly before.' })
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate({ message: 'dueBefore must be an ISO 8601 date-time' })
+  dueBefore?: Date;
+
+  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Due strictly after.' })
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate({ message: 'dueAfter must be an ISO 8601 date-time' })
+  dueAfter?: Date;
+
+  @ApiPropertyOptional({ description: 'Case-insensitive text in the title or description.' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  q?: string;
+
+  @ApiPropertyOptional({ enum: TASK_SORTS, default: '-createdAt' })
+  @IsOptional()
+  @IsIn(TASK_SORTS)
+  sort: TaskSort = '-createdAt';
+}
+
+export class TaskDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty() title!: string;
+  @ApiProperty({ type: String, nullable: true }) description!: string | null;
+  @ApiProperty({ enum: TASK_STATUSES }) status!: TaskStatus;
+  @ApiProperty({ enum: TASK_PRIORITIES }) priority!: TaskPriority;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) dueDate!: string | null;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true }) categoryId!: string | null;
+  @ApiProperty({ type: [String] }) tags!: string[];
+  @ApiProperty({ description: 'Bumped on every change; the ETag is built from it.' })
+  version!: number;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt!: string;
+
+  static from(task: TaskEntity): TaskDto {
+    return {
+      id: task.id,
+      title: task.title,
+      description: task.description,
+      status: task.status,
+      priority: task.priority,
+      dueDate: task.dueDate ? task.dueDate.toISOString() : null,
+      categoryId: task.categoryId,
+      tags: task.tags,
+      version: task.version,
+      createdAt: task.createdAt.toISOString(),
+      updatedAt: task.updatedAt.toISOString(),
+    };
+  }
+}
+
+export class TaskPageDto {
+  @ApiProperty({ type: [TaskDto] }) data!: TaskDto[];
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` for the next page.' })
+  nextCursor!: string | null;
+}

@@ -1,0 +1,137 @@
+import type { Principal } from '@app/auth';
+import { TaskEntity } from '@app/database';
+import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, DeepPartial, EntityManager, Repository } from 'typeorm';
+import { IdempotencyService, IdempotentResult } from '../common/idempotency.service';
+import {
+  FOREIGN_KEY_VIOLATION,
+  lockOwnedForWrite,
+  requireChanges,
+  sqlState,
+} from '../common/owned-rows';
+import {
+  CreateTaskDto,
+  ListTasksQueryDto,
+  TaskDto,
+  TaskPageDto,
+  UpdateTaskDto,
+} from './dto/task.dto';
+
+const keyset = new Keyset<TaskEntity>(
+  {
+    createdAt: { property: 'createdAt', column: 't.created_at', sqlType: 'timestamptz' },
+    dueDate: { property: 'dueDate', column: 't.due_date', sqlType: 'timestamptz', nullable: true },
+    priority: { property: 'priority', column: 't.priority', sqlType: 'task_priority' },
+    title: { property: 'title', column: 't.title', sqlType: 'text' },
+  },
+  't.id',
+);
+
+// Must be the expression of the trigram index tasks_search_idx, or the index is not used.
+const SEARCH_TEXT = `(t.title || ' ' || coalesce(t.description, ''))`;
+const escapeLike = (text: string): string => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** DTO fields to entity columns; dates parsed, absent fields left out. */
+function toColumns(dto: UpdateTaskDto): DeepPartial<TaskEntity> {
+  const { dueDate, ...rest } = dto;
+  const columns: DeepPartial<TaskEntity> = { ...rest };
+  if (dueDate !== undefined) columns.dueDate = dueDate === null ? null : new Date(dueDate);
+  return columns;
+}
+
+/** The category must be one of the caller's: the composite foreign key says so. */
+async function ownCategory<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (sqlState(error) === FOREIGN_KEY_VIOLATION) {
+      throw new ApiException('VALIDATION_FAILED', 'categoryId: no such category', [
+        { field: 'categoryId', message: 'no such category' },
+      ]);
+    }
+    throw error;
+  }
+}
+
+@Injectable()
+export class TasksService {
+  constructor(
+    @InjectRepository(TaskEntity) private readonly tasks: Repository<TaskEntity>,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly idempotency: IdempotencyService,
+  ) {}
+
+  create(
+    principal: Principal,
+    dto: CreateTaskDto,
+    idempotencyKey: string | undefined,
+    rawBody: unknown,
+  ): Promise<IdempotentResult<TaskDto>> {
+    return this.idempotency.run(
+      {
+        userId: principal.userId,
+        key: idempotencyKey,
+        method: 'POST',
+        route: '/v1/tasks',
+        body: rawBody,
+      },
+      async (manager: EntityManager) => {
+        const task = manager.create(TaskEntity, { ...toColumns(dto), userId: principal.userId });
+        return TaskDto.from(await ownCategory(manager.save(task)));
+      },
+    );
+  }
+
+  async list(principal: Principal, query: ListTasksQueryDto): Promise<TaskPageDto> {
+    const qb = this.tasks
+      .createQueryBuilder('t')
+      .where('t.user_id = :userId', { userId: principal.userId });
+    if (query.status) qb.andWhere('t.status = :status', { status: query.status });
+    if (query.priority) qb.andWhere('t.priority = :priority', { priority: query.priority });
+    if (query.categoryId)
+      qb.andWhere('t.category_id = :categoryId', { categoryId: query.categoryId });
+    if (query.tag) qb.andWhere('t.tags @> ARRAY[:tag]::text[]', { tag: query.tag });
+    if (query.dueBefore) qb.andWhere('t.due_date < :dueBefore', { dueBefore: query.dueBefore });
+    if (query.dueAfter) qb.andWhere('t.due_date > :dueAfter', { dueAfter: query.dueAfter });
+    if (query.q)
+      qb.andWhere(`${SEARCH_TEXT} ILIKE :pattern`, { pattern: `%${escapeLike(query.q)}%` });
+    const rows = await keyset.apply(qb, query.sort, query.cursor, query.limit).getMany();
+    const page = keyset.page(rows, query.sort, query.limit);
+    return { data: page.data.map((task) => TaskDto.from(task)), nextCursor: page.nextCursor };
+  }
+
+  async get(principal: Principal, id: string): Promise<TaskDto> {
+    const task = await this.tasks.findOneBy({ id, userId: principal.userId });
+    if (!task) throw notFound('Task');
+    return TaskDto.from(task);
+  }
+
+  update(principal: Principal, id: string, dto: UpdateTaskDto, ifMatch: IfMatch): Promise<TaskDto> {
+    return this.dataSource.transaction(async (manager) => {
+      await lockOwnedForWrite(
+        manager,
+        TaskEntity,
+        { id, userId: principal.userId },
+        ifMatch,
+        'Task',
+      );
+      await ownCategory(manager.update(TaskEntity, { id }, toColumns(requireChanges(dto))));
+      return TaskDto.from(await manager.findOneByOrFail(TaskEntity, { id }));
+    });
+  }
+
+  remove(principal: Principal, id: string, ifMatch: IfMatch): Promise<void> {
+    return this.dataSource.transaction(async (manager) => {
+      await lockOwnedForWrite(
+        manager,
+        TaskEntity,
+        { id, userId: principal.userId },
+        ifMatch,
+        'Task',
+      );
+      await manager.delete(TaskEntity, { id });
+    });
+  }
+}

@@ -1,0 +1,23 @@
+import { ConfigError, loadConfig } from '@app/config';
+import { installGracefulShutdown } from '@app/health';
+import { Logger } from 'nestjs-pino';
+import { createWorkerApp } from './bootstrap';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const app = await createWorkerApp(config);
+  const logger = app.get(Logger);
+  installGracefulShutdown(app, config.shutdown, logger);
+  await app.startAllMicroservices();
+  await app.listen({ port: config.workerPort, host: config.host });
+  logger.log(
+    `worker consuming RabbitMQ; health and metrics on http://${config.host}:${config.workerPort}`,
+  );
+}
+
+main().catch((error: unknown) => {
+  const message =
+    error instanceof ConfigError ? error.message : `worker failed to start: ${String(error)}`;
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,25 @@
+import { AppConfig, ConfigModule } from '@app/config';
+import { HealthModule } from '@app/health';
+import { HttpConventionsModule } from '@app/http';
+import { ObservabilityModule } from '@app/observability';
+import { DynamicModule, Module } from '@nestjs/common';
+import { HealthController } from './health/health.controller';
+import { ConsumerStatus } from './jobs/consumer-status';
+import { JobsController } from './jobs/jobs.controller';
+
+@Module({})
+export class WorkerModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        ObservabilityModule.forRoot('worker'),
+        HealthModule,
+        HttpConventionsModule,
+      ],
+      controllers: [HealthController, JobsController],
+      providers: [ConsumerStatus],
+    };
+  }
+}

@@ -1,0 +1,32 @@
+/** Two projects: unit specs beside the code, and end-to-end specs in test/ against real services. */
+const swc = ['@swc/jest', JSON.parse(require('fs').readFileSync(`${__dirname}/.swcrc`, 'utf8'))];
+
+const moduleNameMapper = {
+  '^@app/migrations$': '<rootDir>/migrations',
+  '^@app/([a-z-]+)$': '<rootDir>/libs/$1/src',
+};
+
+const common = {
+  rootDir: __dirname,
+  transform: { '^.+\\.ts$': swc, '^.+/node_modules/content-disposition/.+\\.js$': swc },
+  // content-disposition (under @fastify/static) ships ESM only: Node 20 require()s it, Jest
+  // cannot, so Jest compiles it to CommonJS.
+  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleNameMapper,
+  testEnvironment: 'node',
+};
+
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      globalSetup: '<rootDir>/test/global-setup.js',
+      globalTeardown: '<rootDir>/test/global-teardown.js',
+      testTimeout: 60000,
+    },
+  ],
+};

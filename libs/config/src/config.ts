@@ -1,0 +1,201 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Used only outside production, and announced with a warning at start-up. */
+export const DEVELOPMENT_JWT_SECRET = 'taskhub-development-secret-do-not-use-in-production';
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `expected at least ${min}`).max(max, `expected at most ${max}`));
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (value) => {
+        try {
+          return protocols.includes(new URL(value).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `expected a ${protocols.map((p) => p.replace(':', '://')).join(' or ')} URL`,
+    );
+
+const urlList = (protocols: string[]) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(url(protocols)));
+
+function isCidrOrAddress(value: string): boolean {
+  const [address, bits, extra] = value.split('/');
+  if (extra !== undefined || !address) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const max = family === 4 ? 32 : 128;
+  return /^\d+$/.test(bits) && Number(bits) <= max;
+}
+
+/**
+ * TRUST_PROXY: empty (trust nobody, X-Forwarded-For is ignored), a hop count, or a
+ * comma-separated list of proxy addresses or CIDRs. Anything else is refused rather than guessed.
+ */
+const trustProxy = z
+  .string()
+  .trim()
+  .transform((value, ctx): false | number | string[] => {
+    if (value === '') return false;
+    if (/^\d+$/.test(value)) return Number(value);
+    const entries = value.split(',').map((item) => item.trim());
+    const bad = entries.find((entry) => !isCidrOrAddress(entry));
+    if (bad !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a hop count or a list of proxy CIDRs, "${bad}" is neither`,
+      });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  PORT: int(1, 65535).default(3000),
+  WORKER_PORT: int(1, 65535).default(3001),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default(
+    'postgres://postgres@localhost:5432/taskhub',
+  ),
+  DATABASE_REPLICA_URLS: urlList(['postgres:', 'postgresql:']).default([]),
+  DATABASE_POOL_SIZE: int(1, 500).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5000),
+  DATABASE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(5000),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://localhost:6379'),
+  REDIS_KEY_PREFIX: z.string().default('taskhub:'),
+  RABBITMQ_URL: url(['amqp:', 'amqps:']).default('amqp://guest:guest@localhost:5672'),
+  RABBITMQ_QUEUE_PREFIX: z.string().default('taskhub.'),
+  RABBITMQ_PREFETCH: int(1, 10_000).default(20),
+  JWT_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  JWT_ISSUER: z.string().trim().min(1).default('taskhub'),
+  JWT_AUDIENCE: z.string().trim().min(1).default('taskhub-api'),
+  JWT_ACCESS_TTL_SECONDS: int(30, 86_400).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: int(60, 31_536_000).default(2_592_000),
+  TRUST_PROXY: trustProxy.default(false),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  SHUTDOWN_DRAIN_DELAY_MS: int(0, 60_000).default(0),
+  SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(25_000),
+});
+
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface AppConfig {
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  workerPort: number;
+  database: {
+    url: string;
+    replicaUrls: string[];
+    poolSize: number;
+    statementTimeoutMs: number;
+    connectTimeoutMs: number;
+  };
+  redis: { url: string; keyPrefix: string };
+  rabbitmq: { url: string; queuePrefix: string; prefetch: number };
+  jwt: {
+    secret: string;
+    /** True when JWT_SECRET was not set and the development secret is in use. */
+    usingDevelopmentSecret: boolean;
+    issuer: string;
+    audience: string;
+    accessTtlSeconds: number;
+    refreshTtlSeconds: number;
+  };
+  /** false: X-Forwarded-For is ignored. A number: hops to trust. A list: trusted proxy CIDRs. */
+  trustProxy: false | number | string[];
+  logLevel: LogLevel;
+  shutdown: { drainDelayMs: number; timeoutMs: number };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Empty strings mean "not set", so `FOO=` in a shell falls back to the default. */
+function withoutEmpty(env: Env): Env {
+  const result: Env = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '') result[key] = value;
+  }
+  return result;
+}
+
+/**
+ * Validates the environment once into a typed object. Throws a ConfigError whose message is one
+ * line naming the first bad variable, so a process that cannot start says exactly why.
+ */
+export function parseConfig(env: Env): AppConfig {
+  const parsed = schema.safeParse(withoutEmpty(env));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'environment');
+    const got = env[name];
+    const shown = name.includes('SECRET') || got === undefined ? '' : ` (got "${got}")`;
+    throw new ConfigError(`Invalid configuration: ${name}: ${issue?.message ?? 'invalid'}${shown}`);
+  }
+  const e = parsed.data;
+  if (e.NODE_ENV === 'production' && e.JWT_SECRET === undefined) {
+    throw new ConfigError('Invalid configuration: JWT_SECRET: required when NODE_ENV=production');
+  }
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    workerPort: e.WORKER_PORT,
+    database: {
+      url: e.DATABASE_URL,
+      replicaUrls: e.DATABASE_REPLICA_URLS,
+      poolSize: e.DATABASE_POOL_SIZE,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+    },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    rabbitmq: {
+      url: e.RABBITMQ_URL,
+      queuePrefix: e.RABBITMQ_QUEUE_PREFIX,
+      prefetch: e.RABBITMQ_PREFETCH,
+    },
+    jwt: {
+      secret: e.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
+      usingDevelopmentSecret: e.JWT_SECRET === undefined,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      accessTtlSeconds: e.JWT_ACCESS_TTL_SECONDS,
+      refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    },
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+    shutdown: { drainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS, timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+  };
+}
+
+/** The one place that reads process.env; overrides win (tests and tools use them). */
+export function loadConfig(overrides: Env = {}): AppConfig {
+  return parseConfig({ ...process.env, ...overrides });
+}

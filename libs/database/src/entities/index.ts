@@ -1,0 +1,17 @@
+import { CategoryEntity } from './category.entity';
+import { IdempotencyKeyEntity } from './idempotency-key.entity';
+import { RefreshTokenEntity } from './refresh-token.entity';
+import { TaskEntity } from './task.entity';
+import { UserEntity } from './user.entity';
+
+export { CategoryEntity, IdempotencyKeyEntity, RefreshTokenEntity, TaskEntity, UserEntity };
+export * from './task.entity';
+export * from './user.entity';
+
+export const ENTITIES = [
+  UserEntity,
+  CategoryEntity,
+  TaskEntity,
+  RefreshTokenEntity,
+  IdempotencyKeyEntity,
+];

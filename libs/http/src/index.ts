@@ -1,0 +1,15 @@
+export { ApiException, notFound } from './api.exception';
+export type { FieldError } from './api.exception';
+export { ERROR_CATALOG, codeForStatus } from './error-codes';
+export type { ErrorCode } from './error-codes';
+export { etagFor, ifNoneMatchHits, parseIfMatch } from './etag';
+export type { IfMatch } from './etag';
+export { EtagInterceptor } from './etag.interceptor';
+export { BODY_LIMIT_BYTES, applyHttpConventions, fastifyOptions } from './fastify-options';
+export { HttpConventionsModule } from './http.module';
+export { Keyset } from './keyset';
+export type { Page, SortField } from './keyset';
+export { MAX_PAGE_SIZE, PageQueryDto } from './pagination.dto';
+export { PROBLEM_CONTENT_TYPE, sendProblem, toProblem } from './problem-details';
+export type { ProblemDetails } from './problem-details';
+export { REQUEST_ID_HEADER, requestIdFor } from './request-id';

@@ -1,0 +1,76 @@
+import { HttpException } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiException, FieldError } from './api.exception';
+import { ERROR_CATALOG, ErrorCode, codeForStatus } from './error-codes';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+const TYPE_BASE = 'https://taskhub.dev/problems/';
+
+/** RFC 9457 problem details, with Taskhub's `code`, `requestId` and field `errors`. */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  code: ErrorCode;
+  requestId: string;
+  errors?: FieldError[];
+}
+
+export interface Problem {
+  body: ProblemDetails;
+  headers: Record<string, string>;
+  /** True for 5xx: the cause is ours, and is logged; the body says nothing of it. */
+  internal: boolean;
+}
+
+function detailOf(exception: HttpException): string {
+  const response = exception.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  if (typeof message === 'string') return message;
+  if (Array.isArray(message)) return message.join('; ');
+  return exception.message;
+}
+
+export function toProblem(error: unknown, request: FastifyRequest): Problem {
+  let code: ErrorCode;
+  let detail: string;
+  let errors: FieldError[] | undefined;
+  let headers: Record<string, string> = {};
+  if (error instanceof ApiException) {
+    ({ code, detail, errors, headers } = error);
+  } else if (error instanceof HttpException) {
+    code = codeForStatus(error.getStatus());
+    detail = error.getStatus() >= 500 ? ERROR_CATALOG[code].title : detailOf(error);
+  } else {
+    // Nest hands Fastify's own errors (limits, media types) over as HttpExceptions, so anything
+    // else is a bug or a failed dependency: its cause is logged, never sent.
+    code = 'INTERNAL_ERROR';
+    detail = 'An unexpected error occurred. Quote the requestId when reporting it.';
+  }
+  const { status, title } = ERROR_CATALOG[code];
+  if (status === 401 && !headers['www-authenticate']) {
+    headers = { ...headers, 'www-authenticate': 'Bearer' };
+  }
+  const body: ProblemDetails = {
+    type: `${TYPE_BASE}${code.toLowerCase().replace(/_/g, '-')}`,
+    title,
+    status,
+    detail,
+    instance: request.url.split('?')[0] ?? '/',
+    code,
+    requestId: String(request.id),
+  };
+  if (errors) body.errors = errors;
+  return { body, headers, internal: status >= 500 };
+}
+
+export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply
+    .status(problem.body.status)
+    .headers(problem.headers)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(problem.body);
+}

@@ -1,0 +1,2 @@
+export { QUEUES, queueName, rmqServerOptions } from './rmq-options';
+export type { QueueName } from './rmq-options';

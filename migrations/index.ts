@@ -1,0 +1,8 @@
+import { Init1795392000000 } from './1795392000000-init';
+
+/**
+ * Every migration, in order. Listed rather than globbed so the compiled apps, the CLI and the
+ * tests all run the same set. `npm run migration:generate -- migrations/<name>` writes a new
+ * file; add its class here.
+ */
+export const MIGRATIONS = [Init1795392000000];

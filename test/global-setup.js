@@ -1,0 +1,25 @@
+// A fresh database, Redis key prefix and RabbitMQ queue prefix for this run, so runs never see
+// each other's data. The database is created empty; the api migrates it when it first starts.
+// (Plain JS: jest loads global setup outside the @app/* module mapping.)
+const { randomBytes } = require('node:crypto');
+const { Client } = require('pg');
+
+module.exports = async function globalSetup() {
+  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const base = new URL(
+    process.env.TEST_DATABASE_URL || 'postgres://postgres@localhost:5432/postgres',
+  );
+  const name = `taskhub_test_${runId}`;
+  const admin = new Client({ connectionString: base.toString() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(base.toString());
+  url.pathname = `/${name}`;
+  process.env.DATABASE_URL = url.toString();
+  process.env.REDIS_KEY_PREFIX = `taskhub-test:${runId}:`;
+  process.env.RABBITMQ_QUEUE_PREFIX = `taskhub-test.${runId}.`;
+  process.env.NODE_ENV = 'test';
+  process.env.LOG_LEVEL = process.env.LOG_LEVEL || 'silent';
+  process.env.TASKHUB_TEST_RUN = JSON.stringify({ runId, database: name, admin: base.toString() });
+};
