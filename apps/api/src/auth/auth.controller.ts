@@ -1,16 +1,25 @@
-import { Public } from '@app/auth';
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, Principal, Public } from '@app/auth';
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ProblemResponses } from '../common/problem-responses.decorator';
 import { AuthService } from './auth.service';
-import { LoginDto, RefreshDto, RegisterDto, TokenPairDto } from './dto/auth.dto';
+import { LoginDto, RefreshDto, RegisterDto, TokenPairDto, WhoAmIDto } from './dto/auth.dto';
 
 @ApiTags('auth')
-@Public()
 @Controller('auth')
 export class AuthController {
   constructor(private readonly auth: AuthService) {}
 
+  /** Who the credential says the caller is, from the token alone: no database round trip. */
+  @Get('whoami')
+  @ApiBearerAuth()
+  @ApiOkResponse({ type: WhoAmIDto })
+  @ProblemResponses(401)
+  whoami(@CurrentPrincipal() principal: Principal): WhoAmIDto {
+    return { userId: principal.userId, role: principal.role, tier: principal.tier };
+  }
+
+  @Public()
   @Post('register')
   @ApiCreatedResponse({ type: TokenPairDto, description: 'Account created and signed in.' })
   @ProblemResponses(400, 409, 413, 415)
@@ -18,6 +27,7 @@ export class AuthController {
     return this.auth.register(dto);
   }
 
+  @Public()
   @Post('login')
   @HttpCode(200)
   @ApiOkResponse({ type: TokenPairDto })
@@ -26,6 +36,7 @@ export class AuthController {
     return this.auth.login(dto);
   }
 
+  @Public()
   @Post('refresh')
   @HttpCode(200)
   @ApiOkResponse({ type: TokenPairDto, description: 'A new pair; the token sent is spent.' })

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsEmail, IsString, MaxLength, MinLength } from 'class-validator';
+import { TIERS, Tier, USER_ROLES, UserRole } from '@app/database';
 import { UserDto } from '../../users/user.dto';
 
 export class RegisterDto {
@@ -48,4 +49,10 @@ export class TokenPairDto {
   @ApiProperty({ description: 'Seconds until the access token expires.', example: 900 })
   expiresIn!: number;
   @ApiProperty({ example: 'Bearer' }) tokenType!: 'Bearer';
+}
+
+export class WhoAmIDto {
+  @ApiProperty({ format: 'uuid' }) userId!: string;
+  @ApiProperty({ enum: USER_ROLES }) role!: UserRole;
+  @ApiProperty({ enum: TIERS }) tier!: Tier;
 }
