@@ -8,6 +8,7 @@ import type { Principal } from './principal';
 
 interface JwtPayload {
   sub?: unknown;
+  exp?: unknown;
   role?: unknown;
   tier?: unknown;
 }
@@ -48,8 +49,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   }
 
   validate(payload: JwtPayload): Principal | false {
-    const { sub, role, tier } = payload;
-    if (typeof sub !== 'string') return false;
+    const { sub, role, tier, exp } = payload;
+    // jsonwebtoken checks exp only when present: a token that never expires is refused here.
+    if (typeof sub !== 'string' || typeof exp !== 'number') return false;
     if (!USER_ROLES.includes(role as Principal['role'])) return false;
     if (!TIERS.includes(tier as Principal['tier'])) return false;
     return {

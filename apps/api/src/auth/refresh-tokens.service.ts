@@ -46,7 +46,7 @@ export class RefreshTokensService {
         .set({ usedAt: () => 'now()' })
         .where('token_hash = :tokenHash AND used_at IS NULL AND revoked_at IS NULL', { tokenHash })
         .andWhere('expires_at > now()')
-        .returning(['user_id', 'family_id'])
+        .returning('user_id, family_id')
         .execute();
       const row = (spent.raw as { user_id: string; family_id: string }[])[0];
       if (!row) return undefined;

@@ -1,0 +1,79 @@
+import { ConfigError, DEVELOPMENT_JWT_SECRET, parseConfig } from './config';
+
+const strong = 'x'.repeat(40);
+
+function errorOf(env: Record<string, string>): string {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('runs a fresh checkout with no environment: localhost services and the dev secret', () => {
+    const config = parseConfig({});
+    expect(config.port).toBe(3000);
+    expect(config.workerPort).toBe(3001);
+    expect(config.database.url).toBe('postgres://postgres@localhost:5432/taskhub');
+    expect(config.database.replicaUrls).toEqual([]);
+    expect(config.redis.url).toBe('redis://localhost:6379');
+    expect(config.rabbitmq.url).toBe('amqp://guest:guest@localhost:5672');
+    expect(config.jwt.secret).toBe(DEVELOPMENT_JWT_SECRET);
+    expect(config.jwt.usingDevelopmentSecret).toBe(true);
+    expect(config.trustProxy).toBe(false);
+    expect(config.logLevel).toBe('info');
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(parseConfig({ PORT: '', TRUST_PROXY: '' }).port).toBe(3000);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^Invalid configuration: PORT: .*\(got "abc"\)$/],
+    [{ PORT: '70000' }, /^Invalid configuration: PORT: expected at most 65535/],
+    [{ DATABASE_URL: 'mysql://x/y' }, /^Invalid configuration: DATABASE_URL: expected a postgres/],
+    [
+      { DATABASE_REPLICA_URLS: 'postgres://a/b, nope' },
+      /^Invalid configuration: DATABASE_REPLICA_URLS/,
+    ],
+    [{ REDIS_URL: 'http://x' }, /^Invalid configuration: REDIS_URL/],
+    [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL/],
+    [{ TRUST_PROXY: 'yes' }, /^Invalid configuration: TRUST_PROXY: .*"yes" is neither/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, /^Invalid configuration: TRUST_PROXY/],
+  ])('stops on %o with one line naming the variable', (env, message) => {
+    const text = errorOf(env);
+    expect(text).toMatch(message);
+    expect(text).not.toContain('\n');
+  });
+
+  it('requires JWT_SECRET in production, and never echoes a secret', () => {
+    expect(errorOf({ NODE_ENV: 'production' })).toBe(
+      'Invalid configuration: JWT_SECRET: required when NODE_ENV=production',
+    );
+    const short = errorOf({ JWT_SECRET: 'hunter2' });
+    expect(short).toMatch(/^Invalid configuration: JWT_SECRET: expected at least 32/);
+    expect(short).not.toContain('hunter2');
+    const config = parseConfig({ NODE_ENV: 'production', JWT_SECRET: strong });
+    expect(config.jwt.secret).toBe(strong);
+    expect(config.jwt.usingDevelopmentSecret).toBe(false);
+  });
+
+  it('parses TRUST_PROXY as a hop count or a list of CIDRs', () => {
+    expect(parseConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(parseConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.1,::1/128' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '192.168.1.1',
+      '::1/128',
+    ]);
+  });
+
+  it('splits replica URLs', () => {
+    expect(
+      parseConfig({ DATABASE_REPLICA_URLS: 'postgres://r1/db, postgres://r2/db' }).database
+        .replicaUrls,
+    ).toEqual(['postgres://r1/db', 'postgres://r2/db']);
+  });
+});
