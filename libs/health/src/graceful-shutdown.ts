@@ -1,4 +1,5 @@
 import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lifecycle } from './lifecycle';
 
@@ -38,7 +39,11 @@ export function installGracefulShutdown(
     deadline.unref();
     try {
       await sleep(options.drainDelayMs);
-      await app.close();
+      // Closing the listener closes the connections idle at that moment; a keep-alive connection
+      // whose request finishes later would hold the close open, so idle ones are swept until done.
+      const server = app.getHttpServer() as Server;
+      const sweeper = setInterval(() => server.closeIdleConnections(), 100);
+      await app.close().finally(() => clearInterval(sweeper));
       logger.log('Closed cleanly', 'Shutdown');
       process.exit(0);
     } catch (error) {
