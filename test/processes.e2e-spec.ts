@@ -1,6 +1,6 @@
 import { QUEUES, queueName } from '@app/messaging';
 import { loadConfig } from '@app/config';
-import { ClientRMQ, Transport } from '@nestjs/microservices';
+import { ClientRMQ } from '@nestjs/microservices';
 import { connect } from 'amqplib';
 import { Socket, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
