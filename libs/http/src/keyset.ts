@@ -10,6 +10,8 @@ export interface SortField<T> {
   sqlType: string;
   /** Nullable fields sort NULLs last in both directions. */
   nullable?: boolean;
+  /** For enum types: the values a cursor may carry (anything else would fail the cast). */
+  values?: readonly string[];
 }
 
 export interface Page<T> {
@@ -24,12 +26,31 @@ interface CursorPayload {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// What cursorValue() writes for a Date: Date#toISOString() of a year Postgres takes (1..9999).
+const ISO_INSTANT = /^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** Exactly a toISOString() result: Date.parse alone rolls 02-30 over to March. */
+function isIsoInstant(value: string): boolean {
+  const time = Date.parse(value);
+  return ISO_INSTANT.test(value) && !isNaN(time) && new Date(time).toISOString() === value;
+}
 
 function invalidCursor(): ApiException {
   return new ApiException('INVALID_CURSOR', 'The cursor is malformed or belongs to another sort.');
 }
 
-function decodeCursor(cursor: string, sort: string): CursorPayload {
+/**
+ * A cursor's value must be one the cast in apply() takes: a tampered cursor is a 400, never a
+ * failed query (a 500).
+ */
+function castable<T>(value: string | null, field: SortField<T>): boolean {
+  if (value === null) return true;
+  if (value.includes('\u0000')) return false;
+  if (field.sqlType === 'timestamptz') return isIsoInstant(value);
+  return field.values === undefined || field.values.includes(value);
+}
+
+function decodeCursor<T>(cursor: string, sort: string, field: SortField<T>): CursorPayload {
   let payload: unknown;
   try {
     payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -43,7 +64,8 @@ function decodeCursor(cursor: string, sort: string): CursorPayload {
     p.s !== sort ||
     typeof p.id !== 'string' ||
     !UUID.test(p.id) ||
-    !(typeof p.v === 'string' || p.v === null)
+    !(typeof p.v === 'string' || p.v === null) ||
+    !castable(p.v, field)
   ) {
     throw invalidCursor();
   }
@@ -86,7 +108,7 @@ export class Keyset<T extends ObjectLiteral & { id: string }> {
     const dir = desc ? 'DESC' : 'ASC';
     const op = desc ? '<' : '>';
     if (cursor !== undefined) {
-      const c = decodeCursor(cursor, sort);
+      const c = decodeCursor(cursor, sort, field);
       const value = `CAST(:cursorValue AS ${field.sqlType})`;
       const id = `CAST(:cursorId AS uuid)`;
       const params = { cursorValue: c.v, cursorId: c.id };

@@ -12,7 +12,21 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   });
 }
 
-/** A JSON body must be an object: an array or a bare value is refused before field checks. */
+/** The path of the first string holding a NUL character, which no Postgres text column takes. */
+function nulCharacterAt(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const found = nulCharacterAt(child, path ? `${path}.${key}` : key);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * A JSON body must be an object: an array or a bare value is refused before field checks. A NUL
+ * character in any string of a body or query is refused too: Postgres would fail on it (a 500).
+ */
 class TaskhubValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (
@@ -20,6 +34,14 @@ class TaskhubValidationPipe extends ValidationPipe {
       (typeof value !== 'object' || value === null || Array.isArray(value))
     ) {
       throw new ApiException('VALIDATION_FAILED', 'The request body must be a JSON object.');
+    }
+    if (metadata.type === 'body' || metadata.type === 'query') {
+      const field = nulCharacterAt(value);
+      if (field !== undefined) {
+        throw new ApiException('VALIDATION_FAILED', `${field}: must not contain NUL characters`, [
+          { field, message: 'must not contain NUL characters' },
+        ]);
+      }
     }
     return super.transform(value, metadata);
   }

@@ -1,5 +1,5 @@
 import type { Principal } from '@app/auth';
-import { TaskEntity } from '@app/database';
+import { TASK_PRIORITIES, TaskEntity } from '@app/database';
 import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
@@ -23,7 +23,12 @@ const keyset = new Keyset<TaskEntity>(
   {
     createdAt: { property: 'createdAt', column: 't.created_at', sqlType: 'timestamptz' },
     dueDate: { property: 'dueDate', column: 't.due_date', sqlType: 'timestamptz', nullable: true },
-    priority: { property: 'priority', column: 't.priority', sqlType: 'task_priority' },
+    priority: {
+      property: 'priority',
+      column: 't.priority',
+      sqlType: 'task_priority',
+      values: TASK_PRIORITIES,
+    },
     title: { property: 'title', column: 't.title', sqlType: 'text' },
   },
   't.id',

@@ -20,7 +20,10 @@ export class CreateCategoryDto {
   color?: string | null;
 }
 
-export class UpdateCategoryDto extends PartialType(CreateCategoryDto) {}
+// skipNullProperties: false, so that `{"name": null}` is refused rather than written (a 500).
+export class UpdateCategoryDto extends PartialType(CreateCategoryDto, {
+  skipNullProperties: false,
+}) {}
 
 export const CATEGORY_SORTS = ['name', '-name', 'createdAt', '-createdAt'] as const;
 

@@ -7,19 +7,21 @@ import {
 } from '@app/database';
 import { PageQueryDto } from '@app/http';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
   IsDate,
   IsIn,
-  IsISO8601,
   IsOptional,
   IsString,
   IsUUID,
   Length,
   MaxLength,
+  ValidateBy,
   ValidateIf,
+  ValidationOptions,
+  isISO8601,
 } from 'class-validator';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
@@ -28,6 +30,33 @@ const uniqueTrimmed = ({ value }: { value: unknown }) =>
     ? [...new Set((value as unknown[]).map((tag) => (typeof tag === 'string' ? tag.trim() : tag)))]
     : value;
 const nullable = (_: object, value: unknown) => value !== null;
+/**
+ * Optional, but not nullable: absent is fine, null is validated (and refused) like any other
+ * value. `@IsOptional()` would let null through to a NOT NULL column, a 500.
+ */
+const Optional = () => ValidateIf((_: object, value: unknown) => value !== undefined);
+
+/**
+ * ISO 8601 that JavaScript can also read: isISO8601 alone accepts week and ordinal dates
+ * (`2024-W01-1`, `2024-123`), which `new Date()` cannot parse (an Invalid Date, then a 500).
+ * Years 1..9999 in UTC: Postgres has no year 0, and a later year would not round-trip through
+ * toISOString() in a page cursor.
+ */
+function isIsoDateTime(value: unknown): value is string {
+  if (typeof value !== 'string' || !isISO8601(value, { strict: true })) return false;
+  const year = new Date(value).getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+const IsIsoDateTime = (options?: ValidationOptions) =>
+  ValidateBy(
+    {
+      name: 'isIsoDateTime',
+      validator: { validate: isIsoDateTime, defaultMessage: () => '$property must be ISO 8601' },
+    },
+    options,
+  );
+/** Query dates: ISO 8601 strings become Dates; anything else stays as is, for @IsDate to refuse. */
+const toDate = ({ value }: { value: unknown }) => (isIsoDateTime(value) ? new Date(value) : value);
 
 export class CreateTaskDto {
   @ApiProperty({ minLength: 1, maxLength: 200, example: 'Write the quarterly report' })
@@ -44,19 +73,19 @@ export class CreateTaskDto {
   description?: string | null;
 
   @ApiPropertyOptional({ enum: TASK_STATUSES, default: 'todo' })
-  @IsOptional()
+  @Optional()
   @IsIn(TASK_STATUSES)
   status?: TaskStatus;
 
   @ApiPropertyOptional({ enum: TASK_PRIORITIES, default: 'medium' })
-  @IsOptional()
+  @Optional()
   @IsIn(TASK_PRIORITIES)
   priority?: TaskPriority;
 
   @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
   @IsOptional()
   @ValidateIf(nullable)
-  @IsISO8601({ strict: true }, { message: 'dueDate must be an ISO 8601 date-time' })
+  @IsIsoDateTime({ message: 'dueDate must be an ISO 8601 date-time' })
   dueDate?: string | null;
 
   @ApiPropertyOptional({ type: String, format: 'uuid', nullable: true })
@@ -66,7 +95,7 @@ export class CreateTaskDto {
   categoryId?: string | null;
 
   @ApiPropertyOptional({ type: [String], maxItems: 20, example: ['finance', 'q3'] })
-  @IsOptional()
+  @Optional()
   @Transform(uniqueTrimmed)
   @IsArray()
   @ArrayMaxSize(20)
@@ -75,7 +104,8 @@ export class CreateTaskDto {
   tags?: string[];
 }
 
-export class UpdateTaskDto extends PartialType(CreateTaskDto) {}
+// skipNullProperties: false, so that `{"title": null}` is refused rather than written.
+export class UpdateTaskDto extends PartialType(CreateTaskDto, { skipNullProperties: false }) {}
 
 export const TASK_SORTS = [
   'createdAt',
@@ -113,13 +143,13 @@ export class ListTasksQueryDto extends PageQueryDto {
 
   @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Due strictly before.' })
   @IsOptional()
-  @Type(() => Date)
+  @Transform(toDate)
   @IsDate({ message: 'dueBefore must be an ISO 8601 date-time' })
   dueBefore?: Date;
 
   @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Due strictly after.' })
   @IsOptional()
-  @Type(() => Date)
+  @Transform(toDate)
   @IsDate({ message: 'dueAfter must be an ISO 8601 date-time' })
   dueAfter?: Date;
 
