@@ -63,7 +63,10 @@ export default tseslint.config(
       parserOptions: { projectService: false, program: null, project: false },
       globals: { ...globals.node },
     },
-    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+    rules: {
+      ...tseslint.configs.disableTypeChecked.rules,
+      '@typescript-eslint/no-require-imports': 'off',
+    },
   },
   {
     // End-to-end tests and the benchmark drive the apps' real bootstrap.

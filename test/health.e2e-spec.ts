@@ -177,7 +177,7 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
           route: `${method} ${path}`,
           documentsErrors: true,
         });
-        const problem = op.responses[errors[0]!].content?.['application/problem+json'];
+        const problem = op.responses[errors[0]].content?.['application/problem+json'];
         expect(problem).toBeDefined();
       }
     });

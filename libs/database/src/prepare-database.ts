@@ -1,7 +1,8 @@
 import { Client } from 'pg';
 import type { DataSource } from 'typeorm';
 
-const DUPLICATE_DATABASE = '42P04';
+// A lost race shows as either: the catalog's unique index can fire before the duplicate check.
+const DUPLICATE_DATABASE = ['42P04', '23505'];
 // Any constant will do: every process that migrates this database takes the same lock.
 const MIGRATION_LOCK_KEY = 7_284_011;
 
@@ -23,7 +24,7 @@ export async function ensureDatabase(url: string, connectTimeoutMs = 5000): Prom
     try {
       await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
     } catch (error) {
-      if ((error as { code?: string }).code !== DUPLICATE_DATABASE) throw error;
+      if (!DUPLICATE_DATABASE.includes((error as { code?: string }).code ?? '')) throw error;
     }
   } finally {
     await client.end();

@@ -1,0 +1,66 @@
+import { loadConfig } from '@app/config';
+import { call, createTask, registerUser } from '@app/testing';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { startApi } from './app';
+
+/** A database URL like this run's, naming another database. */
+function databaseUrl(name: string): string {
+  const url = new URL(loadConfig().database.url);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  const admin = new Client({ connectionString: databaseUrl('postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+describe('database start-up', () => {
+  it('two api instances starting on a missing database create it and migrate it once', async () => {
+    const name = `taskhub_test_fresh_${randomBytes(4).toString('hex')}`;
+    try {
+      const apps = await Promise.all([
+        startApi({ DATABASE_URL: databaseUrl(name) }),
+        startApi({ DATABASE_URL: databaseUrl(name) }),
+      ]);
+      try {
+        const migrations = await apps[0].get(DataSource).query('SELECT name FROM migrations');
+        expect(migrations).toEqual([{ name: 'Init1795392000000' }]);
+        const user = await registerUser(apps[1]);
+        const task = await createTask(apps[1], user);
+        const read = await call(apps[0], {
+          method: 'GET',
+          url: `/v1/tasks/${task.id}`,
+          token: user.accessToken,
+        });
+        expect(read.status).toBe(200);
+      } finally {
+        await Promise.all(apps.map((app) => app.close()));
+      }
+    } finally {
+      await dropDatabase(name);
+    }
+  });
+
+  it('reads go through DATABASE_REPLICA_URLS when set (here the replica is the primary itself)', async () => {
+    const primary = loadConfig().database.url;
+    const app = await startApi({ DATABASE_REPLICA_URLS: primary });
+    try {
+      const dataSource = app.get(DataSource);
+      expect(dataSource.options).toMatchObject({ replication: { slaves: [{ url: primary }] } });
+      const user = await registerUser(app);
+      const task = await createTask(app, user);
+      const list = await call(app, { method: 'GET', url: '/v1/tasks', token: user.accessToken });
+      expect(list.body.data.map((t: { id: string }) => t.id)).toEqual([task.id]);
+    } finally {
+      await app.close();
+    }
+  });
+});
