@@ -1,73 +1,51 @@
 import { CurrentPrincipal, Principal } from '@app/auth';
-import { EtagInterceptor, parseIfMatch } from '@app/http';
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  HttpCode,
-  Param,
-  Patch,
-  Post,
-  Query,
-  Req,
-  Res,
-  UseInterceptors,
-} from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiCreatedResponse,
-  ApiHeader,
-  ApiNoContentResponse,
-  ApiOkResponse,
-  ApiTags,
-} from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { EtagInterceptor, IfMatch } from '@app/http';
+import { Body, Controller, Param, Query, Res, UseInterceptors } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { created } from '../common/created';
-import {
-  IdempotencyKeyHeader,
-  IfMatchHeader,
-  IfNoneMatchHeader,
-} from '../common/headers.decorator';
+import type { IdempotencyRequest } from '../common/idempotency.service';
 import { ProblemResponses } from '../common/problem-responses.decorator';
-import { uuidParam } from '../common/uuid-param.pipe';
-import { CategoriesService } from './categories.service';
 import {
+  CreateRoute,
+  DeleteRoute,
+  IfMatchCondition,
+  Idempotency,
+  ListRoute,
+  ReadRoute,
+  UpdateRoute,
+} from '../common/resource-routes.decorator';
+import { uuidParam } from '../common/uuid-param.pipe';
+import {
+  CreateCategoryDto,
   CategoryDto,
   CategoryPageDto,
-  CreateCategoryDto,
   ListCategoriesQueryDto,
   UpdateCategoryDto,
 } from './dto/category.dto';
+import { CategoriesService } from './categories.service';
+
+const id = uuidParam('Category');
 
 @ApiTags('categories')
 @ApiBearerAuth()
-@ApiHeader({ name: 'X-Request-ID', required: false, description: 'Echoed back; else one is made.' })
 @ProblemResponses(401)
 @Controller('categories')
 @UseInterceptors(EtagInterceptor)
 export class CategoriesController {
   constructor(private readonly categories: CategoriesService) {}
 
-  @Post()
-  @IdempotencyKeyHeader()
-  @ApiCreatedResponse({ type: CategoryDto })
-  @ProblemResponses(400, 409, 413, 415, 422)
+  @CreateRoute(CategoryDto, 409)
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() dto: CreateCategoryDto,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
-    @Req() request: FastifyRequest,
+    @Idempotency() idempotency: IdempotencyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<CategoryDto> {
-    const result = await this.categories.create(principal, dto, idempotencyKey, request.body);
-    return created(reply, '/v1/categories', result);
+    return created(reply, await this.categories.create(principal, dto, idempotency));
   }
 
-  @Get()
-  @ApiOkResponse({ type: CategoryPageDto })
-  @ProblemResponses(400)
+  @ListRoute(CategoryPageDto)
   list(
     @CurrentPrincipal() principal: Principal,
     @Query() query: ListCategoriesQueryDto,
@@ -75,40 +53,30 @@ export class CategoriesController {
     return this.categories.list(principal, query);
   }
 
-  @Get(':id')
-  @IfNoneMatchHeader()
-  @ApiOkResponse({ type: CategoryDto, description: 'With a strong ETag.' })
-  @ProblemResponses(304, 404)
+  @ReadRoute(CategoryDto)
   get(
     @CurrentPrincipal() principal: Principal,
-    @Param('id', uuidParam('Category')) id: string,
+    @Param('id', id) categoryId: string,
   ): Promise<CategoryDto> {
-    return this.categories.get(principal, id);
+    return this.categories.get(principal, categoryId);
   }
 
-  @Patch(':id')
-  @IfMatchHeader()
-  @ApiOkResponse({ type: CategoryDto })
-  @ProblemResponses(400, 404, 409, 412)
+  @UpdateRoute(CategoryDto, 409)
   update(
     @CurrentPrincipal() principal: Principal,
-    @Param('id', uuidParam('Category')) id: string,
+    @Param('id', id) categoryId: string,
     @Body() dto: UpdateCategoryDto,
-    @Headers('if-match') ifMatch: string | undefined,
+    @IfMatchCondition() ifMatch: IfMatch,
   ): Promise<CategoryDto> {
-    return this.categories.update(principal, id, dto, parseIfMatch(ifMatch));
+    return this.categories.update(principal, categoryId, dto, ifMatch);
   }
 
-  @Delete(':id')
-  @HttpCode(204)
-  @IfMatchHeader()
-  @ApiNoContentResponse({ description: 'Deleted; its tasks are left without a category.' })
-  @ProblemResponses(404, 412)
+  @DeleteRoute('Deleted; its tasks are left without a category.')
   remove(
     @CurrentPrincipal() principal: Principal,
-    @Param('id', uuidParam('Category')) id: string,
-    @Headers('if-match') ifMatch: string | undefined,
+    @Param('id', id) categoryId: string,
+    @IfMatchCondition() ifMatch: IfMatch,
   ): Promise<void> {
-    return this.categories.remove(principal, id, parseIfMatch(ifMatch));
+    return this.categories.remove(principal, categoryId, ifMatch);
   }
 }

@@ -4,7 +4,11 @@ import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
-import { IdempotencyService, IdempotentResult } from '../common/idempotency.service';
+import {
+  IdempotencyRequest,
+  IdempotencyService,
+  IdempotentResult,
+} from '../common/idempotency.service';
 import {
   UNIQUE_VIOLATION,
   lockOwnedForWrite,
@@ -49,26 +53,16 @@ export class CategoriesService {
   create(
     principal: Principal,
     dto: CreateCategoryDto,
-    idempotencyKey: string | undefined,
-    rawBody: unknown,
+    idempotency: IdempotencyRequest,
   ): Promise<IdempotentResult<CategoryDto>> {
-    return this.idempotency.run(
-      {
+    return this.idempotency.run(principal.userId, idempotency, async (manager: EntityManager) => {
+      const category = manager.create(CategoryEntity, {
         userId: principal.userId,
-        key: idempotencyKey,
-        method: 'POST',
-        route: '/v1/categories',
-        body: rawBody,
-      },
-      async (manager: EntityManager) => {
-        const category = manager.create(CategoryEntity, {
-          userId: principal.userId,
-          name: dto.name,
-          color: dto.color ?? null,
-        });
-        return CategoryDto.from(await uniqueName(manager.save(category)));
-      },
-    );
+        name: dto.name,
+        color: dto.color ?? null,
+      });
+      return CategoryDto.from(await uniqueName(manager.save(category)));
+    });
   }
 
   async list(principal: Principal, query: ListCategoriesQueryDto): Promise<CategoryPageDto> {

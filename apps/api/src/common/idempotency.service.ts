@@ -6,8 +6,7 @@ import { DataSource, EntityManager } from 'typeorm';
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
-export interface IdempotentRequest {
-  userId: string;
+export interface IdempotencyRequest {
   /** The Idempotency-Key header, or undefined when the client sent none. */
   key: string | undefined;
   /** What identifies the request: method, route template and body as received. */
@@ -34,10 +33,11 @@ export class IdempotencyService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async run<T>(
-    request: IdempotentRequest,
+    userId: string,
+    request: IdempotencyRequest,
     work: (manager: EntityManager) => Promise<T>,
   ): Promise<IdempotentResult<T>> {
-    const { key, userId } = request;
+    const { key } = request;
     if (key === undefined) {
       return { body: await this.dataSource.transaction(work), replayed: false };
     }

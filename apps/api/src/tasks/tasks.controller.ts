@@ -1,73 +1,51 @@
 import { CurrentPrincipal, Principal } from '@app/auth';
-import { EtagInterceptor, parseIfMatch } from '@app/http';
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  HttpCode,
-  Param,
-  Patch,
-  Post,
-  Query,
-  Req,
-  Res,
-  UseInterceptors,
-} from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiCreatedResponse,
-  ApiHeader,
-  ApiNoContentResponse,
-  ApiOkResponse,
-  ApiTags,
-} from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { EtagInterceptor, IfMatch } from '@app/http';
+import { Body, Controller, Param, Query, Res, UseInterceptors } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 import { created } from '../common/created';
-import {
-  IdempotencyKeyHeader,
-  IfMatchHeader,
-  IfNoneMatchHeader,
-} from '../common/headers.decorator';
+import type { IdempotencyRequest } from '../common/idempotency.service';
 import { ProblemResponses } from '../common/problem-responses.decorator';
-import { uuidParam } from '../common/uuid-param.pipe';
-import { TasksService } from './tasks.service';
 import {
+  CreateRoute,
+  DeleteRoute,
+  IfMatchCondition,
+  Idempotency,
+  ListRoute,
+  ReadRoute,
+  UpdateRoute,
+} from '../common/resource-routes.decorator';
+import { uuidParam } from '../common/uuid-param.pipe';
+import {
+  CreateTaskDto,
   TaskDto,
   TaskPageDto,
-  CreateTaskDto,
   ListTasksQueryDto,
   UpdateTaskDto,
 } from './dto/task.dto';
+import { TasksService } from './tasks.service';
+
+const id = uuidParam('Task');
 
 @ApiTags('tasks')
 @ApiBearerAuth()
-@ApiHeader({ name: 'X-Request-ID', required: false, description: 'Echoed back; else one is made.' })
 @ProblemResponses(401)
 @Controller('tasks')
 @UseInterceptors(EtagInterceptor)
 export class TasksController {
   constructor(private readonly tasks: TasksService) {}
 
-  @Post()
-  @IdempotencyKeyHeader()
-  @ApiCreatedResponse({ type: TaskDto })
-  @ProblemResponses(400, 409, 413, 415, 422)
+  @CreateRoute(TaskDto)
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() dto: CreateTaskDto,
-    @Headers('idempotency-key') idempotencyKey: string | undefined,
-    @Req() request: FastifyRequest,
+    @Idempotency() idempotency: IdempotencyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<TaskDto> {
-    const result = await this.tasks.create(principal, dto, idempotencyKey, request.body);
-    return created(reply, '/v1/tasks', result);
+    return created(reply, await this.tasks.create(principal, dto, idempotency));
   }
 
-  @Get()
-  @ApiOkResponse({ type: TaskPageDto })
-  @ProblemResponses(400)
+  @ListRoute(TaskPageDto)
   list(
     @CurrentPrincipal() principal: Principal,
     @Query() query: ListTasksQueryDto,
@@ -75,40 +53,27 @@ export class TasksController {
     return this.tasks.list(principal, query);
   }
 
-  @Get(':id')
-  @IfNoneMatchHeader()
-  @ApiOkResponse({ type: TaskDto, description: 'With a strong ETag.' })
-  @ProblemResponses(304, 404)
-  get(
-    @CurrentPrincipal() principal: Principal,
-    @Param('id', uuidParam('Task')) id: string,
-  ): Promise<TaskDto> {
-    return this.tasks.get(principal, id);
+  @ReadRoute(TaskDto)
+  get(@CurrentPrincipal() principal: Principal, @Param('id', id) taskId: string): Promise<TaskDto> {
+    return this.tasks.get(principal, taskId);
   }
 
-  @Patch(':id')
-  @IfMatchHeader()
-  @ApiOkResponse({ type: TaskDto })
-  @ProblemResponses(400, 404, 412)
+  @UpdateRoute(TaskDto)
   update(
     @CurrentPrincipal() principal: Principal,
-    @Param('id', uuidParam('Task')) id: string,
+    @Param('id', id) taskId: string,
     @Body() dto: UpdateTaskDto,
-    @Headers('if-match') ifMatch: string | undefined,
+    @IfMatchCondition() ifMatch: IfMatch,
   ): Promise<TaskDto> {
-    return this.tasks.update(principal, id, dto, parseIfMatch(ifMatch));
+    return this.tasks.update(principal, taskId, dto, ifMatch);
   }
 
-  @Delete(':id')
-  @HttpCode(204)
-  @IfMatchHeader()
-  @ApiNoContentResponse({ description: 'Deleted.' })
-  @ProblemResponses(404, 412)
+  @DeleteRoute()
   remove(
     @CurrentPrincipal() principal: Principal,
-    @Param('id', uuidParam('Task')) id: string,
-    @Headers('if-match') ifMatch: string | undefined,
+    @Param('id', id) taskId: string,
+    @IfMatchCondition() ifMatch: IfMatch,
   ): Promise<void> {
-    return this.tasks.remove(principal, id, parseIfMatch(ifMatch));
+    return this.tasks.remove(principal, taskId, ifMatch);
   }
 }

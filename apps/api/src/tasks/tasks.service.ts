@@ -4,7 +4,11 @@ import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, DeepPartial, EntityManager, Repository } from 'typeorm';
-import { IdempotencyService, IdempotentResult } from '../common/idempotency.service';
+import {
+  IdempotencyRequest,
+  IdempotencyService,
+  IdempotentResult,
+} from '../common/idempotency.service';
 import {
   FOREIGN_KEY_VIOLATION,
   lockOwnedForWrite,
@@ -71,22 +75,12 @@ export class TasksService {
   create(
     principal: Principal,
     dto: CreateTaskDto,
-    idempotencyKey: string | undefined,
-    rawBody: unknown,
+    idempotency: IdempotencyRequest,
   ): Promise<IdempotentResult<TaskDto>> {
-    return this.idempotency.run(
-      {
-        userId: principal.userId,
-        key: idempotencyKey,
-        method: 'POST',
-        route: '/v1/tasks',
-        body: rawBody,
-      },
-      async (manager: EntityManager) => {
-        const task = manager.create(TaskEntity, { ...toColumns(dto), userId: principal.userId });
-        return TaskDto.from(await ownCategory(manager.save(task)));
-      },
-    );
+    return this.idempotency.run(principal.userId, idempotency, async (manager: EntityManager) => {
+      const task = manager.create(TaskEntity, { ...toColumns(dto), userId: principal.userId });
+      return TaskDto.from(await ownCategory(manager.save(task)));
+    });
   }
 
   async list(principal: Principal, query: ListTasksQueryDto): Promise<TaskPageDto> {
