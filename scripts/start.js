@@ -9,9 +9,8 @@ const apps = {
   worker: path.join(root, 'dist/apps/worker/apps/worker/src/main.js'),
 };
 
-const children = Object.entries(apps).map(([name, file]) => {
+const children = Object.values(apps).map((file) => {
   const child = spawn(process.execPath, [file], { stdio: 'inherit', env: process.env });
-  child.name = name;
   return child;
 });
 

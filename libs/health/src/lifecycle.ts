@@ -3,13 +3,13 @@ import { Injectable } from '@nestjs/common';
 /** Whether this instance is draining: readiness answers 503 from the moment SIGTERM arrives. */
 @Injectable()
 export class Lifecycle {
-  private drainingSince: Date | undefined;
+  private isDraining = false;
 
   get draining(): boolean {
-    return this.drainingSince !== undefined;
+    return this.isDraining;
   }
 
   startDraining(): void {
-    this.drainingSince ??= new Date();
+    this.isDraining = true;
   }
 }
