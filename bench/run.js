@@ -1,0 +1,840 @@
+'use strict';
+
+/**
+ * `npm run bench`: builds the apps, starts the api in production mode on a fresh database, seeds
+ * it, and loads each scenario with wrk, server pinned to core 0 and wrk to core 1 (the method of
+ * /work/shared/PERFORMANCE.md). Prints a table and the budget verdicts and writes bench/RESULTS.md.
+ *
+ * Exit status: 0 when the benchmark ran, even if a budget or a scenario failed (they are printed
+ * loudly); 1 when it could not run (build, wrk, database, start-up...); 130 when interrupted.
+ *
+ * To add a scenario, add an object to SCENARIOS below.
+ */
+const { spawn } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { Client } = require('pg');
+
+const ROOT = path.resolve(__dirname, '..');
+const RUN_DIR = path.join(__dirname, '.run');
+const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
+const API_ENTRY = path.join(ROOT, 'dist/apps/api/apps/api/src/main.js');
+const REQUEST_SCRIPT = path.join(__dirname, 'request.lua');
+
+const PG_ADMIN_URL = 'postgres://postgres@localhost:5432/postgres';
+const DATABASE = 'taskhub_bench';
+const DATABASE_URL = `postgres://postgres@localhost:5432/${DATABASE}`;
+const API_PORT = 3990;
+const BASELINE_PORT = 3991;
+const SEED_TASKS = 1000;
+
+const SERVER_CPU = '0';
+const LOAD_CPU = '1';
+const WRK_THREADS = 1;
+const WRK_CONNECTIONS = 50;
+const WARMUP_SECONDS = 3;
+const MEASURE_SECONDS = 8;
+const READY_TIMEOUT_MS = 30_000;
+/** Ratios are taken to this scenario's req/s (the higher of its runs before and after the api's). */
+const RATIO_BASE = 'baseline';
+/** Warn when the two baseline runs differ by more than this: the machine was busy. */
+const BASELINE_MAX_SPREAD = 0.15;
+
+/**
+ * The scenarios. Those whose target is 'baseline' run twice, before the api's scenarios (api idle)
+ * and after them (api stopped), so that a busy machine shows as two different baselines. The api's
+ * run in this order: put scenarios that write last, so the reads see the seeded data only.
+ *
+ *   name      shown in the table; budgets refer to it
+ *   target    'baseline' (the bare Fastify server, bench/baseline.js) or 'api'
+ *   method    HTTP method
+ *   path      a string, or (ctx) => string; ctx has taskId, token, userId
+ *   auth      true: sends "Authorization: Bearer <the seeded user's token>"
+ *   headers   extra request headers: an object, or (ctx) => object
+ *   body      request body (a string), or (ctx) => string
+ *   lua       optional: a wrk script of your own instead of bench/request.lua, with
+ *   luaArgs   (ctx) => string[], passed after `--`
+ *   budget    optional: { label, minRatio, maxP99Ms }; minRatio is req/s relative to the baseline
+ *   about     one line for RESULTS.md: what the scenario exercises
+ */
+const SCENARIOS = [
+  {
+    name: 'baseline',
+    target: 'baseline',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    about: 'bare Fastify 5, one GET route returning the same JSON body as GET /v1/tasks/:id',
+  },
+  {
+    name: 'GET /v1/auth/whoami',
+    target: 'api',
+    method: 'GET',
+    path: '/v1/auth/whoami',
+    auth: true,
+    budget: { label: 'trivial authenticated route (whoami)', minRatio: 0.5 },
+    about: 'JWT check and a constant-size answer, no database',
+  },
+  {
+    name: 'GET /v1/tasks/:id',
+    target: 'api',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    auth: true,
+    budget: { label: 'GET /v1/tasks/:id (JWT, uncached)', minRatio: 0.12, maxP99Ms: 25 },
+    about: 'JWT check, one row by primary key and owner from Postgres, ETag',
+  },
+  {
+    name: 'GET /v1/tasks?limit=20',
+    target: 'api',
+    method: 'GET',
+    path: '/v1/tasks?limit=20',
+    auth: true,
+    about: 'JWT check, first keyset page of 20 of the 1 000 seeded tasks (-createdAt)',
+  },
+  {
+    name: 'POST /v1/tasks',
+    target: 'api',
+    method: 'POST',
+    path: '/v1/tasks',
+    auth: true,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      title: 'Benchmark task',
+      description: 'Created by npm run bench',
+      priority: 'high',
+      tags: ['bench', 'load'],
+    }),
+    about: 'JWT check, validation, one INSERT in a transaction (no Idempotency-Key)',
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+class BenchError extends Error {}
+
+const log = (message) => process.stdout.write(`[bench] ${message}\n`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const resolveField = (field, ctx) => (typeof field === 'function' ? field(ctx) : field);
+
+function loud(lines) {
+  const bar = '!'.repeat(78);
+  process.stdout.write(`\n${bar}\n${lines.map((line) => `!! ${line}`).join('\n')}\n${bar}\n\n`);
+}
+
+function tail(file, lines = 40) {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Every child we start, so that cleanup can stop whatever is still running. */
+const children = new Set();
+let interrupted = false;
+
+function track(child) {
+  if (interrupted) {
+    child.kill('SIGKILL');
+    throw new BenchError('interrupted');
+  }
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** Runs a command to completion; resolves with its exit code and output (never rejects on code). */
+function run(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = track(
+      spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...options }),
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code: code ?? 128, signal, stdout, stderr }));
+  });
+}
+
+function exited(child) {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after `graceMs`. */
+async function stop(child, graceMs = 10_000) {
+  if (!child || exited(child)) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  let timer;
+  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, graceMs, 'timeout')));
+  const outcome = await Promise.race([gone, timeout]);
+  clearTimeout(timer);
+  if (outcome === 'timeout' && !exited(child)) {
+    child.kill('SIGKILL');
+    await gone;
+  }
+}
+
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () =>
+      server.close(() => resolve(true)),
+    );
+  });
+}
+
+async function freePort(preferred, taken = []) {
+  for (let port = preferred; port < preferred + 100; port += 1) {
+    if (!taken.includes(port) && (await portIsFree(port))) return port;
+  }
+  throw new BenchError(`no free port in ${preferred}-${preferred + 99}`);
+}
+
+async function request(url, { method = 'GET', headers = {}, body } = {}) {
+  const response = await fetch(url, {
+    method,
+    headers,
+    body,
+    signal: AbortSignal.timeout(5000),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+/** Polls `url` until it answers 200; fails early if `child` exits, or after `timeoutMs`. */
+async function waitFor200(url, child, logFile, what) {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (exited(child)) {
+      throw new BenchError(
+        `${what} exited during start-up (code ${child.exitCode}, signal ${child.signalCode}).\n` +
+          `--- last lines of ${path.relative(ROOT, logFile)} ---\n${tail(logFile)}`,
+      );
+    }
+    try {
+      const { status } = await request(url);
+      if (status === 200) return;
+      last = `HTTP ${status}`;
+    } catch (error) {
+      last = String(error.cause?.code ?? error.message);
+    }
+    await sleep(250);
+  }
+  throw new BenchError(
+    `${what} not ready after ${READY_TIMEOUT_MS / 1000} s (${url}: ${last}).\n` +
+      `--- last lines of ${path.relative(ROOT, logFile)} ---\n${tail(logFile)}`,
+  );
+}
+
+/** Starts `args` pinned to `cpu`, stdout and stderr to `logFile`. */
+function startPinned(cpu, args, env, logFile) {
+  const fd = fs.openSync(logFile, 'w');
+  try {
+    return track(
+      spawn('taskset', ['-c', cpu, ...args], { cwd: ROOT, env, stdio: ['ignore', fd, fd] }),
+    );
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function withPg(url, fn) {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps
+
+async function build() {
+  log('building the apps (npm run build)...');
+  const logFile = path.join(RUN_DIR, 'build.log');
+  const startedAt = Date.now();
+  const result = await run('npm', ['run', 'build']);
+  // eslint-disable-next-line no-control-regex -- strips the colours of tsc's output
+  const output = (result.stdout + result.stderr).replace(/\x1b\[[0-9;]*m/g, '');
+  fs.writeFileSync(logFile, output);
+  const fresh = fs.existsSync(API_ENTRY) && fs.statSync(API_ENTRY).mtimeMs >= startedAt - 1000;
+  if (result.code !== 0) {
+    // tsc still emits JavaScript when type checking fails. Errors in test files only (which the
+    // apps' tsconfig should not even compile) do not change the api: go on, loudly.
+    const failing = [...new Set(output.match(/^\S+\.tsx?(?=:\d+:\d+ - error TS)/gm) ?? [])];
+    const onlySpecs = failing.length > 0 && failing.every((file) => /\.spec\.tsx?$/.test(file));
+    if (!onlySpecs || !fresh) {
+      throw new BenchError(
+        `npm run build failed (exit ${result.code}).\n--- last lines of bench/.run/build.log ---\n` +
+          tail(logFile),
+      );
+    }
+    loud([
+      `npm run build exited ${result.code}, with type errors in test files only:`,
+      ...failing.map((file) => `  ${file}`),
+      'The api JavaScript was emitted and is benchmarked; the build after the failing',
+      'step (e.g. the worker) did not run. Details: bench/.run/build.log',
+    ]);
+    return `\`npm run build\` exited ${result.code}: type errors in ${failing.join(', ')} only; the emitted api was benchmarked.`;
+  }
+  if (!fresh) {
+    throw new BenchError(`the build did not produce ${path.relative(ROOT, API_ENTRY)}`);
+  }
+  return null;
+}
+
+async function hasCommand(name) {
+  return (await run('sh', ['-c', `command -v ${name}`])).code === 0;
+}
+
+async function ensureWrk() {
+  if (await hasCommand('wrk')) return;
+  log('wrk is missing: apt-get install -y wrk...');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let result = await run('apt-get', ['install', '-y', 'wrk'], { env });
+  if (result.code !== 0) {
+    log('install failed: apt-get update, then install again...');
+    await run('apt-get', ['update'], { env });
+    result = await run('apt-get', ['install', '-y', 'wrk'], { env });
+  }
+  if (!(await hasCommand('wrk'))) {
+    throw new BenchError(
+      'wrk is not installed and `apt-get install -y wrk` failed; install wrk and run again.\n' +
+        (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n'),
+    );
+  }
+}
+
+async function dropDatabase() {
+  await withPg(PG_ADMIN_URL, (pg) =>
+    pg.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(DATABASE)} WITH (FORCE)`),
+  );
+}
+
+async function createDatabase() {
+  log(`creating a fresh database ${DATABASE}...`);
+  await dropDatabase();
+  await withPg(PG_ADMIN_URL, (pg) => pg.query(`CREATE DATABASE ${pg.escapeIdentifier(DATABASE)}`));
+}
+
+async function startApi(port) {
+  log(`starting the api on :${port}, pinned to core ${SERVER_CPU} (production, log level info)...`);
+  const env = {
+    ...process.env,
+    NODE_ENV: 'production',
+    JWT_SECRET: randomBytes(36).toString('base64url'),
+    PORT: String(port),
+    DATABASE_URL,
+    REDIS_KEY_PREFIX: 'taskhub-bench:',
+    RABBITMQ_QUEUE_PREFIX: 'taskhub-bench.',
+    LOG_LEVEL: 'info',
+  };
+  const logFile = path.join(RUN_DIR, 'api.log');
+  const child = startPinned(SERVER_CPU, ['node', API_ENTRY], env, logFile);
+  await waitFor200(`http://127.0.0.1:${port}/health/ready`, child, logFile, 'the api');
+  return child;
+}
+
+/** One user through the api, 1 000 varied tasks by SQL; returns the user, token and a task id. */
+async function seed(apiUrl) {
+  log(`seeding: one user, ${SEED_TASKS} tasks...`);
+  const email = `bench-${Date.now()}@example.com`;
+  const registered = await request(`${apiUrl}/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'benchmark-password', name: 'Bench User' }),
+  });
+  if (registered.status !== 201) {
+    throw new BenchError(
+      `POST /v1/auth/register answered ${registered.status}: ${registered.text}`,
+    );
+  }
+  const { accessToken: token, user } = JSON.parse(registered.text);
+  if (!token || !user?.id) throw new BenchError(`unexpected register answer: ${registered.text}`);
+
+  const taskId = await withPg(DATABASE_URL, async (pg) => {
+    await pg.query(
+      `INSERT INTO tasks (user_id, title, description, status, priority, due_date, tags,
+                          created_at, updated_at)
+       SELECT $1,
+              'Task ' || i || ': ' || (ARRAY['write report', 'call supplier', 'review PR',
+                'plan sprint', 'fix invoice', 'book travel'])[1 + i % 6],
+              CASE WHEN i % 4 = 0 THEN NULL
+                   ELSE 'Details for task ' || i || '. ' || repeat('Some words here. ', 1 + i % 9)
+              END,
+              (ARRAY['todo', 'in_progress', 'done'])[1 + i % 3]::task_status,
+              (ARRAY['low', 'medium', 'high', 'urgent'])[1 + (i / 3) % 4]::task_priority,
+              CASE WHEN i % 5 = 0 THEN NULL
+                   ELSE date_trunc('hour', now()) + ((i % 90) - 30) * interval '1 day'
+              END,
+              CASE i % 7
+                WHEN 0 THEN '{}'::text[]
+                WHEN 1 THEN ARRAY['work']
+                WHEN 2 THEN ARRAY['home', 'errand']
+                WHEN 3 THEN ARRAY['finance', 'q3']
+                WHEN 4 THEN ARRAY['work', 'urgent', 'client']
+                WHEN 5 THEN ARRAY['health']
+                ELSE ARRAY['reading', 'later']
+              END,
+              now() - i * interval '1 minute',
+              now() - i * interval '1 minute'
+       FROM generate_series(1, $2::int) AS i`,
+      [user.id, SEED_TASKS],
+    );
+    await pg.query('ANALYZE tasks');
+    const picked = await pg.query(
+      'SELECT id FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id OFFSET $2 LIMIT 1',
+      [user.id, Math.floor(SEED_TASKS / 2)],
+    );
+    return picked.rows[0].id;
+  });
+  return { token, userId: user.id, taskId };
+}
+
+function requestOf(scenario, ctx) {
+  const headers = { ...(resolveField(scenario.headers, ctx) ?? {}) };
+  if (scenario.auth) headers.authorization = `Bearer ${ctx.token}`;
+  return {
+    method: scenario.method ?? 'GET',
+    path: resolveField(scenario.path, ctx),
+    headers,
+    body: resolveField(scenario.body, ctx),
+  };
+}
+
+function wrkArgs(scenario, ctx, url, seconds) {
+  const req = requestOf(scenario, ctx);
+  const script = scenario.lua ? path.resolve(__dirname, scenario.lua) : REQUEST_SCRIPT;
+  const scriptArgs = scenario.lua
+    ? (scenario.luaArgs?.(ctx) ?? [])
+    : [req.method, req.body ?? '', ...Object.entries(req.headers).flat()];
+  return [
+    '-c',
+    LOAD_CPU,
+    'wrk',
+    `-t${WRK_THREADS}`,
+    `-c${WRK_CONNECTIONS}`,
+    `-d${seconds}s`,
+    '--latency',
+    '-s',
+    script,
+    url + req.path,
+    '--',
+    ...scriptArgs,
+  ];
+}
+
+const UNIT_MS = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+function toMs(text) {
+  const match = /^([\d.]+)(us|ms|s|m|h)$/.exec(text);
+  if (!match) throw new BenchError(`cannot read the latency "${text}"`);
+  return Number(match[1]) * UNIT_MS[match[2]];
+}
+
+/** Requests/sec, p50, p99, non-2xx count and socket errors from wrk's --latency output. */
+function parseWrk(output) {
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(output);
+  const p50 = /^\s+50%\s+(\S+)/m.exec(output);
+  const p99 = /^\s+99%\s+(\S+)/m.exec(output);
+  const requests = /^\s+(\d+) requests in/m.exec(output);
+  if (!rps || !p50 || !p99 || !requests) {
+    throw new BenchError(`cannot read wrk's output:\n${output}`);
+  }
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(output);
+  const sockets = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
+    output,
+  );
+  return {
+    rps: Number(rps[1]),
+    p50Ms: toMs(p50[1]),
+    p99Ms: toMs(p99[1]),
+    requests: Number(requests[1]),
+    non2xx: non2xx ? Number(non2xx[1]) : 0,
+    socketErrors: sockets
+      ? {
+          connect: Number(sockets[1]),
+          read: Number(sockets[2]),
+          write: Number(sockets[3]),
+          timeout: Number(sockets[4]),
+        }
+      : null,
+  };
+}
+
+/** One request first (must be 2xx), then the warm-up run, then the measured run. */
+async function measure(scenario, ctx, baseUrl, label) {
+  const req = requestOf(scenario, ctx);
+  const result = { scenario, label, ok: false, problems: [] };
+  try {
+    const probe = await request(baseUrl + req.path, req);
+    if (probe.status < 200 || probe.status > 299) {
+      result.problems.push(`probe answered HTTP ${probe.status}: ${probe.text.slice(0, 300)}`);
+      return result;
+    }
+  } catch (error) {
+    result.problems.push(`probe failed: ${error.message}`);
+    return result;
+  }
+
+  log(`${label}: warm-up ${WARMUP_SECONDS} s...`);
+  const warm = await run('taskset', wrkArgs(scenario, ctx, baseUrl, WARMUP_SECONDS));
+  if (warm.code !== 0) throw new BenchError(`wrk failed:\n${warm.stderr || warm.stdout}`);
+
+  log(`${label}: measuring ${MEASURE_SECONDS} s...`);
+  const args = wrkArgs(scenario, ctx, baseUrl, MEASURE_SECONDS);
+  const measured = await run('taskset', args);
+  if (measured.code !== 0)
+    throw new BenchError(`wrk failed:\n${measured.stderr || measured.stdout}`);
+  Object.assign(result, parseWrk(measured.stdout), { raw: measured.stdout });
+
+  if (result.non2xx > 0) {
+    result.problems.push(`${result.non2xx} of ${result.requests} responses were not 2xx/3xx`);
+  }
+  const errors = result.socketErrors;
+  if (errors && errors.connect + errors.read + errors.write + errors.timeout > 0) {
+    result.problems.push(
+      `socket errors: connect ${errors.connect}, read ${errors.read}, write ${errors.write}, ` +
+        `timeout ${errors.timeout}`,
+    );
+  }
+  result.ok = result.non2xx === 0;
+  log(
+    `${label}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, ` +
+      `p99 ${result.p99Ms.toFixed(2)} ms`,
+  );
+  return result;
+}
+
+async function runScenarios(scenarios, ctx, baseUrl, results, phase) {
+  for (const scenario of scenarios) {
+    const label = phase ? `${scenario.name} (${phase})` : scenario.name;
+    const result = await measure(scenario, ctx, baseUrl, label);
+    if (result.problems.length > 0) {
+      loud([`${label}: ${result.ok ? 'WARNING' : 'FAILED'}`, ...result.problems]);
+    }
+    results.push(result);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const fmt = (value, digits) => (value === undefined ? '-' : value.toFixed(digits));
+
+/** The runs of RATIO_BASE that went cleanly. */
+const baselineRuns = (results) =>
+  results.filter((r) => r.scenario.name === RATIO_BASE && r.ok && r.rps !== undefined);
+
+/** The ratios' denominator: the best baseline run, the least disturbed by other work. */
+function baselineRps(results) {
+  const runs = baselineRuns(results);
+  return runs.length > 0 ? Math.max(...runs.map((r) => r.rps)) : undefined;
+}
+
+/** A warning when the baseline moved between its runs (other work on the machine), else null. */
+function baselineSpreadWarning(results) {
+  const rps = baselineRuns(results).map((r) => r.rps);
+  if (rps.length < 2) return null;
+  const spread = 1 - Math.min(...rps) / Math.max(...rps);
+  if (spread <= BASELINE_MAX_SPREAD) return null;
+  return (
+    `the baseline runs differ by ${(spread * 100).toFixed(0)}% ` +
+    `(${rps.map((n) => n.toFixed(0)).join(' vs ')} req/s): other work on the machine (or its host) ` +
+    'disturbed the run, so the ratios are unreliable; run again when the machine is quiet'
+  );
+}
+
+function rows(results) {
+  const base = baselineRps(results);
+  return results.map((r) => ({
+    name: r.label,
+    rps: r.rps === undefined ? '-' : r.rps.toFixed(0),
+    p50: fmt(r.p50Ms, 2),
+    p99: fmt(r.p99Ms, 2),
+    ratio: r.rps !== undefined && base ? (r.rps / base).toFixed(3) : '-',
+    note: r.ok ? '' : 'FAILED',
+  }));
+}
+
+const COLUMNS = [
+  ['name', 'scenario'],
+  ['rps', 'req/s'],
+  ['p50', 'p50 ms'],
+  ['p99', 'p99 ms'],
+  ['ratio', 'ratio to baseline'],
+  ['note', ''],
+];
+
+function textTable(tableRows) {
+  const widths = COLUMNS.map(([key, title]) =>
+    Math.max(title.length, ...tableRows.map((row) => row[key].length)),
+  );
+  const line = (cells) =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])));
+  return [
+    line(COLUMNS.map(([, title]) => title)).join('  '),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...tableRows.map((row) => line(COLUMNS.map(([key]) => row[key])).join('  ')),
+  ].join('\n');
+}
+
+function markdownTable(tableRows) {
+  const columns = COLUMNS.slice(0, -1);
+  return [
+    `| ${columns.map(([, title]) => title).join(' | ')} |`,
+    `|---|${columns
+      .slice(1)
+      .map(() => '---:')
+      .join('|')}|`,
+    ...tableRows.map(
+      (row) =>
+        `| ${columns.map(([key]) => (key === 'name' && row.note ? `${row.name} (**${row.note}**)` : row[key])).join(' | ')} |`,
+    ),
+  ].join('\n');
+}
+
+/** One verdict per budget: PASS only if the scenario ran cleanly and every limit holds. */
+function verdicts(results) {
+  const base = baselineRps(results);
+  return results
+    .filter((r) => r.scenario.budget)
+    .map((r) => {
+      const { label, minRatio, maxP99Ms } = r.scenario.budget;
+      const checks = [];
+      let pass = r.ok && r.rps !== undefined && base !== undefined;
+      if (!r.ok) checks.push('scenario failed');
+      if (base === undefined) checks.push('no baseline');
+      if (minRatio !== undefined && r.rps !== undefined && base !== undefined) {
+        const ratio = r.rps / base;
+        const ok = ratio >= minRatio;
+        pass &&= ok;
+        checks.push(`ratio ${ratio.toFixed(3)} ${ok ? '>=' : '<'} ${minRatio}`);
+      }
+      if (maxP99Ms !== undefined && r.p99Ms !== undefined) {
+        const ok = r.p99Ms <= maxP99Ms;
+        pass &&= ok;
+        checks.push(`p99 ${r.p99Ms.toFixed(2)} ms ${ok ? '<=' : '>'} ${maxP99Ms} ms`);
+      }
+      return { label: label ?? r.label, pass, detail: checks.join(', ') };
+    });
+}
+
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(', ');
+
+async function writeResults(results, meta) {
+  const tableRows = rows(results);
+  const budgetLines = verdicts(results).map(
+    (v) => `- **${v.pass ? 'PASS' : 'FAIL'}** ${v.label}: ${v.detail}`,
+  );
+  const spread = baselineSpreadWarning(results);
+  const problemLines = [
+    ...(spread ? [`- **Noisy run**: ${spread}.`] : []),
+    ...results.flatMap((r) => r.problems.map((p) => `- ${r.label}: ${p}`)),
+  ];
+  const scenarioLines = SCENARIOS.map((s) => `- \`${s.name}\`: ${s.about ?? ''}`);
+  const text = `# Benchmark results
+
+> Absolute figures drift between runs on shared machines (other tenants, CPU frequency, noisy
+> neighbours). Compare **ratios to the baseline measured in the same run**, not req/s across runs.
+> Regenerate with \`npm run bench\` (this file is overwritten).
+
+- Date: ${meta.date}
+- Node ${process.version}, \`nproc\` = ${meta.nproc}, ${meta.cpu}
+- Load average (1, 5, 15 min) before the run: ${meta.load}; after: ${loadAverage()}. Other work
+  on the machine during the run skews the figures.
+- ${meta.wrk}
+- Commit: ${meta.commit}${meta.buildNote ? `\n- Build warning: ${meta.buildNote}` : ''}
+
+## Table
+
+${markdownTable(tableRows)}
+
+## Budgets
+
+${budgetLines.join('\n')}
+${problemLines.length ? `\n## Problems\n\n${problemLines.join('\n')}\n` : ''}
+## Method
+
+- Server pinned to core ${SERVER_CPU} (\`taskset -c ${SERVER_CPU}\`), load generator on core ${LOAD_CPU}:
+  \`taskset -c ${LOAD_CPU} wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${MEASURE_SECONDS}s --latency\`, after a ${WARMUP_SECONDS} s warm-up
+  run of the same command (its figures are discarded). One server is loaded at a time: the
+  baseline (api idle), the api's scenarios, then the baseline again (api stopped).
+- The api is the production build (\`npm run build\`, \`node dist/apps/api/apps/api/src/main.js\`)
+  with \`NODE_ENV=production\`, \`LOG_LEVEL=info\` (one access-log line per request, written to a
+  file), a random 48-character \`JWT_SECRET\`, on a fresh database \`${DATABASE}\` (dropped after
+  the run), with Redis and RabbitMQ running locally.
+- Postgres, Redis and RabbitMQ are not pinned: they share the two cores with the server and wrk.
+- Data: one user registered through \`POST /v1/auth/register\`, ${SEED_TASKS} tasks inserted by SQL
+  (varied status, priority, due date, tags, description); \`GET /v1/tasks/:id\` reads a task from
+  the middle of them. Every request carries the user's access token.
+- Before loading a scenario, one request checks it answers 2xx; a scenario with any non-2xx
+  response under load counts as failed.
+- Ratios are req/s over the baseline's req/s, the higher of its two runs (the one least disturbed
+  by other work; the stricter choice for the budgets). When the two runs differ by more than
+  ${BASELINE_MAX_SPREAD * 100}%, the run is flagged as noisy.
+
+Scenarios:
+
+${scenarioLines.join('\n')}
+`;
+  // Formatted like the rest of the repository, so `npm run format:check` stays green.
+  const prettier = require('prettier');
+  const options = (await prettier.resolveConfig(RESULTS_FILE)) ?? {};
+  fs.writeFileSync(
+    RESULTS_FILE,
+    await prettier.format(text, { ...options, filepath: RESULTS_FILE }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+const state = { api: null, baseline: null, databaseCreated: false };
+let cleaning = null;
+
+function cleanup() {
+  cleaning ??= (async () => {
+    await Promise.all([stop(state.baseline), stop(state.api)]);
+    await Promise.all([...children].map((child) => stop(child, 3000)));
+    if (state.databaseCreated) {
+      try {
+        await dropDatabase();
+        log(`dropped the database ${DATABASE}`);
+      } catch (error) {
+        log(`could not drop the database ${DATABASE}: ${error.message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+
+async function metadata() {
+  const wrk = await run('wrk', ['-v']);
+  const commit = await run('git', ['rev-parse', '--short', 'HEAD']);
+  const dirty = await run('git', ['status', '--porcelain', '--untracked-files=no']);
+  return {
+    date: new Date().toISOString(),
+    load: loadAverage(),
+    nproc: (await run('nproc', [])).stdout.trim(),
+    cpu: os.cpus()[0]?.model ?? 'unknown CPU',
+    wrk: (wrk.stdout + wrk.stderr).split('\n')[0].replace(/\s*Copyright.*$/, ''),
+    commit:
+      commit.code === 0
+        ? `${commit.stdout.trim()}${dirty.stdout.trim() ? ' (with uncommitted changes)' : ''}`
+        : 'unknown',
+  };
+}
+
+async function main() {
+  fs.mkdirSync(RUN_DIR, { recursive: true });
+  const buildNote = await build();
+  await ensureWrk();
+  const meta = { ...(await metadata()), buildNote };
+
+  state.databaseCreated = true;
+  await createDatabase();
+
+  const apiPort = await freePort(API_PORT);
+  const baselinePort = await freePort(BASELINE_PORT, [apiPort]);
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const baselineUrl = `http://127.0.0.1:${baselinePort}`;
+
+  state.api = await startApi(apiPort);
+  const ctx = await seed(apiUrl);
+
+  // The baseline answers exactly what the api answers for the picked task.
+  const task = await request(`${apiUrl}/v1/tasks/${ctx.taskId}`, {
+    headers: { authorization: `Bearer ${ctx.token}` },
+  });
+  if (task.status !== 200) {
+    throw new BenchError(`GET /v1/tasks/${ctx.taskId} answered ${task.status}: ${task.text}`);
+  }
+  const bodyFile = path.join(RUN_DIR, 'task.json');
+  fs.writeFileSync(bodyFile, task.text);
+
+  const results = [];
+  const baselineLog = path.join(RUN_DIR, 'baseline.log');
+  const probePath = `/v1/tasks/${ctx.taskId}`;
+  const runBaseline = async (phase, why) => {
+    log(`starting the baseline on :${baselinePort}, pinned to core ${SERVER_CPU} (${why})...`);
+    state.baseline = startPinned(
+      SERVER_CPU,
+      ['node', path.join(__dirname, 'baseline.js')],
+      {
+        ...process.env,
+        BENCH_BASELINE_PORT: String(baselinePort),
+        BENCH_BASELINE_BODY_FILE: bodyFile,
+      },
+      baselineLog,
+    );
+    await waitFor200(baselineUrl + probePath, state.baseline, baselineLog, 'the baseline');
+    const same = await request(baselineUrl + probePath);
+    if (same.text !== task.text) {
+      loud(['the baseline body differs from the api body:', same.text, task.text]);
+    }
+    const scenarios = SCENARIOS.filter((s) => s.target === 'baseline');
+    await runScenarios(scenarios, ctx, baselineUrl, results, phase);
+    await stop(state.baseline);
+  };
+
+  await runBaseline('before', 'api idle');
+  const apiScenarios = SCENARIOS.filter((s) => s.target === 'api');
+  await runScenarios(apiScenarios, ctx, apiUrl, results);
+  await stop(state.api);
+  await runBaseline('after', 'api stopped');
+
+  const tableRows = rows(results);
+  process.stdout.write(`\n${textTable(tableRows)}\n\nBudgets:\n`);
+  for (const v of verdicts(results)) {
+    process.stdout.write(`  ${v.pass ? 'PASS' : 'FAIL'}  ${v.label}: ${v.detail}\n`);
+  }
+  const failed = results.filter((r) => !r.ok).map((r) => r.label);
+  if (failed.length > 0) loud([`FAILED SCENARIOS: ${failed.join(', ')}`, 'see above']);
+  const spread = baselineSpreadWarning(results);
+  if (spread) loud(['NOISY RUN', spread]);
+
+  await writeResults(results, meta);
+  log(`wrote ${path.relative(ROOT, RESULTS_FILE)}`);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: cleaning up...`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+// Last resort if something exits the process without cleanup.
+process.once('exit', () => {
+  for (const child of children) if (!exited(child)) child.kill('SIGKILL');
+});
+
+main()
+  .then(
+    () => 0,
+    (error) => {
+      if (interrupted) return 130;
+      const message = error instanceof BenchError ? error.message : (error.stack ?? String(error));
+      process.stderr.write(`\n[bench] the benchmark could not run: ${message}\n`);
+      return 1;
+    },
+  )
+  .then(async (code) => {
+    await cleanup();
+    if (!interrupted) process.exit(code);
+  });
