@@ -3,7 +3,7 @@ import { applyHttpConventions, fastifyOptions } from '@app/http';
 import { RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger } from 'nestjs-pino';
+import { PinoLoggerService } from '@app/observability';
 import { ApiModule } from './api.module';
 import { setupSwagger } from './swagger';
 
@@ -20,7 +20,7 @@ export async function createApiApp(config: AppConfig): Promise<NestFastifyApplic
     // Body parsing is set up by applyHttpConventions (JSON only, with our error codes).
     bodyParser: false,
   });
-  app.useLogger(app.get(Logger));
+  app.useLogger(app.get(PinoLoggerService));
   app.setGlobalPrefix('v1', {
     exclude: [
       { path: 'health/live', method: RequestMethod.GET },

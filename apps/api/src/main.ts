@@ -1,12 +1,12 @@
 import { ConfigError, loadConfig } from '@app/config';
 import { installGracefulShutdown } from '@app/health';
-import { Logger } from 'nestjs-pino';
+import { PinoLoggerService } from '@app/observability';
 import { createApiApp } from './bootstrap';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const app = await createApiApp(config);
-  const logger = app.get(Logger);
+  const logger = app.get(PinoLoggerService);
   if (config.jwt.usingDevelopmentSecret) {
     logger.warn(
       'JWT_SECRET is not set: using the development secret. Never do this in production.',

@@ -4,7 +4,7 @@ import { QUEUES, rmqServerOptions } from '@app/messaging';
 import { NestFactory } from '@nestjs/core';
 import { RmqOptions } from '@nestjs/microservices';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger } from 'nestjs-pino';
+import { PinoLoggerService } from '@app/observability';
 import { ConsumerStatus } from './jobs/consumer-status';
 import { WorkerModule } from './worker.module';
 
@@ -24,7 +24,7 @@ export async function createWorkerApp(config: AppConfig): Promise<NestFastifyApp
       bodyParser: false,
     },
   );
-  app.useLogger(app.get(Logger));
+  app.useLogger(app.get(PinoLoggerService));
   const consumer = app.connectMicroservice<RmqOptions>(rmqServerOptions(config, QUEUES.jobs), {
     inheritAppConfig: true,
   });

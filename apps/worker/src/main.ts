@@ -1,12 +1,12 @@
 import { ConfigError, loadConfig } from '@app/config';
 import { installGracefulShutdown } from '@app/health';
-import { Logger } from 'nestjs-pino';
+import { PinoLoggerService } from '@app/observability';
 import { createWorkerApp } from './bootstrap';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const app = await createWorkerApp(config);
-  const logger = app.get(Logger);
+  const logger = app.get(PinoLoggerService);
   installGracefulShutdown(app, config.shutdown, logger);
   await app.startAllMicroservices();
   await app.listen({ port: config.workerPort, host: config.host });

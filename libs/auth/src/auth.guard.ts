@@ -25,7 +25,7 @@ export class AuthGuard extends PassportAuthGuard('jwt') {
 
   override handleRequest<TUser>(error: unknown, user: TUser | false, info: unknown): TUser {
     if (error || !user) {
-      const missing = info instanceof Error && info.message === 'No auth token';
+      const missing = info === 'missing';
       throw new ApiException(
         'UNAUTHENTICATED',
         missing

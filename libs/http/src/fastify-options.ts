@@ -13,7 +13,7 @@ export function fastifyOptions(config: AppConfig): FastifyServerOptions {
     trustProxy: config.trustProxy,
     genReqId: requestIdFor,
     requestIdHeader: false,
-    // Logging is nestjs-pino's; a second logger here would print every request twice.
+    // Logging is libs/observability's (one access line a request, from an onResponse hook).
     logger: false,
     // Idle keep-alive sockets are closed at shutdown; busy ones finish their request first.
     forceCloseConnections: 'idle',

@@ -1,3 +1,3 @@
-export { HttpMetrics } from './http-metrics';
-export { REDACTED_PATHS, loggerParams } from './logger';
+export { PinoLoggerService, REDACTED_PATHS, createLogger } from './logger';
 export { ObservabilityModule } from './observability.module';
+export { ROOT_LOGGER, RequestTelemetry } from './request-telemetry';

@@ -1,18 +1,21 @@
-import { AppConfig, APP_CONFIG } from '@app/config';
+import { APP_CONFIG, AppConfig } from '@app/config';
 import { DynamicModule, Module } from '@nestjs/common';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
-import { LoggerModule } from 'nestjs-pino';
+import type { Logger } from 'pino';
 import { collectDefaultMetrics, register } from 'prom-client';
-import { HttpMetrics, httpMetricProviders } from './http-metrics';
-import { loggerParams } from './logger';
+import { PinoLoggerService, createLogger } from './logger';
 import { MetricsController } from './metrics.controller';
+import { ROOT_LOGGER, RequestTelemetry, httpMetricProviders } from './request-telemetry';
 
 /** prom-client's defaults (process_*, nodejs_*) go once into the process-wide registry. */
 function collectDefaultMetricsOnce(): void {
   if (!register.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics();
 }
 
-/** Logs, metrics and the /metrics route, for either app. */
+/**
+ * Logs, metrics and the /metrics route, for either app. The entry point hands Nest the
+ * PinoLoggerService: `app.useLogger(app.get(PinoLoggerService))`.
+ */
 @Module({})
 export class ObservabilityModule {
   static forRoot(service: string): DynamicModule {
@@ -21,17 +24,26 @@ export class ObservabilityModule {
       module: ObservabilityModule,
       global: true,
       imports: [
-        LoggerModule.forRootAsync({
-          inject: [APP_CONFIG],
-          useFactory: (config: AppConfig) => loggerParams(config, service),
-        }),
         PrometheusModule.register({
           controller: MetricsController,
           defaultMetrics: { enabled: false },
         }),
       ],
-      providers: [...httpMetricProviders, HttpMetrics],
-      exports: [PrometheusModule, ...httpMetricProviders],
+      providers: [
+        {
+          provide: ROOT_LOGGER,
+          inject: [APP_CONFIG],
+          useFactory: (config: AppConfig) => createLogger(config, service),
+        },
+        {
+          provide: PinoLoggerService,
+          inject: [ROOT_LOGGER],
+          useFactory: (logger: Logger) => new PinoLoggerService(logger),
+        },
+        ...httpMetricProviders,
+        RequestTelemetry,
+      ],
+      exports: [PrometheusModule, ROOT_LOGGER, PinoLoggerService, ...httpMetricProviders],
     };
   }
 }

@@ -22,6 +22,7 @@ import {
   TaskPageDto,
   UpdateTaskDto,
 } from './dto/task.dto';
+import { TasksRepository } from './tasks.repository';
 
 const keyset = new Keyset<TaskEntity>(
   {
@@ -70,6 +71,7 @@ export class TasksService {
     @InjectRepository(TaskEntity) private readonly tasks: Repository<TaskEntity>,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly idempotency: IdempotencyService,
+    private readonly repository: TasksRepository,
   ) {}
 
   create(
@@ -102,7 +104,7 @@ export class TasksService {
   }
 
   async get(principal: Principal, id: string): Promise<TaskDto> {
-    const task = await this.tasks.findOneBy({ id, userId: principal.userId });
+    const task = await this.repository.findOwned(id, principal.userId);
     if (!task) throw notFound('Task');
     return TaskDto.from(task);
   }
