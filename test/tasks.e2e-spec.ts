@@ -1,15 +1,18 @@
 import {
-  Call,
   Client,
+  ISO_UTC,
+  InvalidField,
+  MALFORMED_IDS,
+  STRONG_ETAG,
   TestUser,
-  call,
-  clientFor,
+  UUID,
   createCategory,
   createTask,
+  defineResource,
   expectProblem,
   expectValidationError,
-  listAll,
-  registerUser,
+  registerClient,
+  sharedTests,
 } from '@app/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomUUID } from 'node:crypto';
@@ -17,8 +20,6 @@ import { startApi } from './app';
 
 /** End-to-end: the task routes of CONTRACT §2 and §4, through the real bootstrap and database. */
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const DAY = 86_400_000;
 const BASE = Date.UTC(2031, 0, 1);
 /** A due date `days` after 2031-01-01, as the API writes it. */
@@ -42,28 +43,30 @@ const idsOf = (tasks: { id: string }[]): string[] => tasks.map((task) => task.id
 
 describe('tasks (CONTRACT §2, §4)', () => {
   let app: NestFastifyApplication;
-
   beforeAll(async () => {
     app = await startApi();
   });
   afterAll(() => app.close());
 
-  async function newUser(): Promise<{ user: TestUser; api: Client }> {
-    const user = await registerUser(app);
-    return { user, api: clientFor(app, user) };
-  }
-
-  /** Every task of `user` (all pages), optionally filtered by `query` (`&status=done`, ...). */
-  async function tasksOf(user: TestUser, query = ''): Promise<Task[]> {
-    return (await listAll<Task>(app, user, `/v1/tasks?limit=100${query}`)).items;
-  }
+  const tasks = defineResource<Task>({
+    noun: 'task',
+    path: '/v1/tasks',
+    app: () => app,
+    create: createTask,
+    // More than the title, so that what is compared and replayed holds an array too.
+    body: (n) => ({ title: `task ${n}`, priority: 'high', tags: ['home'] }),
+    change: (n) => ({ description: `change ${n}` }),
+  });
+  const newUser = () => registerClient(app);
 
   describe('create, read, update, delete', () => {
     it('POST creates a task with the defaults: 201, Location, ETag, Cache-Control: private', async () => {
       const { user, api } = await newUser();
-      const created = await api.post('/v1/tasks', { title: 'Write the report' });
-      expect(created.status).toBe(201);
-      expect(created.body).toEqual({
+      const created = await tasks.expectCreated(
+        api,
+        await api.post('/v1/tasks', { title: 'Write the report' }),
+      );
+      expect(created).toEqual({
         id: expect.stringMatching(UUID),
         title: 'Write the report',
         description: null,
@@ -76,22 +79,13 @@ describe('tasks (CONTRACT §2, §4)', () => {
         createdAt: expect.stringMatching(ISO_UTC),
         updatedAt: expect.stringMatching(ISO_UTC),
       });
-      expect(created.headers['content-type']).toMatch(/^application\/json/);
-      expect(created.headers.location).toBe(`/v1/tasks/${created.body.id}`);
-      expect(created.headers.etag).toMatch(/^"[^"]+"$/);
-      expect(created.headers['cache-control']).toBe('private');
-
-      const fetched = await api.get(String(created.headers.location));
-      expect(fetched.status).toBe(200);
-      expect(fetched.body).toEqual(created.body);
-      expect(fetched.headers.etag).toBe(created.headers.etag);
-      expect(idsOf(await tasksOf(user))).toEqual([created.body.id]);
+      await tasks.expectOnly(user, [created]);
     });
 
     it('POST stores every field, normalised: trimmed title, UTC due date, unique trimmed tags', async () => {
       const { api, user } = await newUser();
       const category = await createCategory(app, user, { name: 'Work' });
-      const created = await api.post('/v1/tasks', {
+      const sent = {
         title: '  Quarterly report  ',
         description: 'Numbers for Q3',
         status: 'in_progress',
@@ -99,15 +93,14 @@ describe('tasks (CONTRACT §2, §4)', () => {
         dueDate: '2030-05-06T07:08:09+02:00',
         categoryId: category.id,
         tags: [' finance ', 'q3', 'finance'],
-      });
+      };
+      const created = await api.post('/v1/tasks', sent);
       expect(created.status).toBe(201);
+      // Every field as sent, but for those normalised.
       expect(created.body).toMatchObject({
+        ...sent,
         title: 'Quarterly report',
-        description: 'Numbers for Q3',
-        status: 'in_progress',
-        priority: 'urgent',
         dueDate: '2030-05-06T05:08:09.000Z',
-        categoryId: category.id,
         tags: ['finance', 'q3'],
         version: 1,
       });
@@ -130,7 +123,9 @@ describe('tasks (CONTRACT §2, §4)', () => {
       expect(replies[2].body.tags).toHaveLength(20);
       expect(replies[3].body.dueDate).toBe('2030-01-02T00:00:00.000Z');
       expect(replies[4].body).toMatchObject({ description: null, dueDate: null, categoryId: null });
-      expect(idsOf(await tasksOf(user))).toEqual(idsOf(replies.map((reply) => reply.body as Task)));
+      expect(idsOf(await tasks.list(user))).toEqual(
+        idsOf(replies.map((reply) => reply.body as Task)),
+      );
     });
 
     it('GET /v1/tasks lists the caller’s tasks in { data, nextCursor }, newest first by default', async () => {
@@ -172,162 +167,53 @@ describe('tasks (CONTRACT §2, §4)', () => {
       expect(renamed.body.updatedAt >= task.updatedAt).toBe(true);
       expect(renamed.headers['cache-control']).toBe('private');
 
-      const moved = await api.patch(`/v1/tasks/${task.id}`, {
+      const move = {
         status: 'done',
         priority: 'low',
         tags: ['b', 'c'],
         dueDate: '2032-02-03T04:05:06.789Z',
-      });
+      };
+      const moved = await api.patch(`/v1/tasks/${task.id}`, move);
       expect(moved.status).toBe(200);
       expect(moved.body).toMatchObject({
+        ...move,
         title: 'After',
         description: 'old',
-        status: 'done',
-        priority: 'low',
-        tags: ['b', 'c'],
-        dueDate: '2032-02-03T04:05:06.789Z',
         categoryId: category.id,
         version: 3,
       });
 
-      const cleared = await api.patch(`/v1/tasks/${task.id}`, {
-        description: null,
-        dueDate: null,
-        categoryId: null,
-      });
+      const clear = { description: null, dueDate: null, categoryId: null };
+      const cleared = await api.patch(`/v1/tasks/${task.id}`, clear);
       expect(cleared.status).toBe(200);
-      expect(cleared.body).toMatchObject({
-        description: null,
-        dueDate: null,
-        categoryId: null,
-        version: 4,
-      });
+      expect(cleared.body).toMatchObject({ ...clear, version: 4 });
       expect((await api.get(`/v1/tasks/${task.id}`)).body).toEqual(cleared.body);
     });
 
-    it('DELETE is 204 with no body; then GET, PATCH and DELETE are 404 and the list is empty', async () => {
-      const { api, user } = await newUser();
-      const task: Task = await createTask(app, user);
-      const kept: Task = await createTask(app, user);
-      const deleted = await api.delete(`/v1/tasks/${task.id}`);
-      expect(deleted.status).toBe(204);
-      expect(deleted.raw).toBe('');
-      expect(deleted.headers['cache-control']).toBe('private');
-
-      expectProblem(await api.get(`/v1/tasks/${task.id}`), 404, 'NOT_FOUND');
-      expectProblem(await api.patch(`/v1/tasks/${task.id}`, { title: 'x' }), 404, 'NOT_FOUND');
-      expectProblem(await api.delete(`/v1/tasks/${task.id}`), 404, 'NOT_FOUND');
-      expect(idsOf(await tasksOf(user))).toEqual([kept.id]);
-    });
+    sharedTests.deletion(tasks);
   });
 
   describe('authentication', () => {
-    let user: TestUser;
-    let task: Task;
-    beforeAll(async () => {
-      user = await registerUser(app);
-      task = await createTask(app, user, { title: 'untouched' });
-    });
-
-    const routes: [Call['method'], string][] = [
-      ['GET', '/v1/tasks'],
-      ['POST', '/v1/tasks'],
-      ['GET', '/v1/tasks/:id'],
-      ['PATCH', '/v1/tasks/:id'],
-      ['DELETE', '/v1/tasks/:id'],
-    ];
-    /** Tokens that must not authenticate: none, garbage, and a real one with another signature. */
-    const badTokens: [string, (user: TestUser) => string | undefined][] = [
-      ['no token', () => undefined],
-      ['a malformed token', () => 'not-a-jwt'],
-      [
-        'a token with a forged signature',
-        ({ accessToken }) => {
-          const [header, payload, signature] = accessToken.split('.');
-          return `${header}.${payload}.${'A'.repeat(signature.length)}`;
-        },
-      ],
-    ];
-
-    describe.each(badTokens)('with %s', (_name, badToken) => {
-      it.each(routes)('%s %s is 401 UNAUTHENTICATED and changes nothing', async (method, path) => {
-        const reply = await call(app, {
-          method,
-          url: path.replace(':id', task.id),
-          token: badToken(user),
-          body: method === 'POST' || method === 'PATCH' ? { title: 'intruder' } : undefined,
-        });
-        expectProblem(reply, 401, 'UNAUTHENTICATED');
-        expect(reply.headers['www-authenticate']).toMatch(/^Bearer\b/);
-        const api = clientFor(app, user);
-        expect((await api.get(`/v1/tasks/${task.id}`)).body).toEqual(task);
-        expect(idsOf(await tasksOf(user))).toEqual([task.id]);
-      });
-    });
+    sharedTests.authentication(tasks);
   });
 
   describe('another user’s tasks are 404, never 403, and stay as they were', () => {
-    let owner: TestUser;
-    let intruder: Client;
-    let intruderUser: TestUser;
     let category: { id: string };
-    let task: Task;
-    let etag: string;
-    let ownerApi: Client;
-
-    beforeAll(async () => {
-      owner = await registerUser(app);
-      ownerApi = clientFor(app, owner);
-      intruderUser = await registerUser(app);
-      intruder = clientFor(app, intruderUser);
-      category = await createCategory(app, owner, { name: 'Secret' });
-      task = await createTask(app, owner, {
-        title: 'Private plans',
-        tags: ['secret'],
-        categoryId: category.id,
-        dueDate: dueIn(1),
-      });
-      etag = String((await ownerApi.get(`/v1/tasks/${task.id}`)).headers.etag);
-    });
-
-    afterEach(async () => {
-      const now = await ownerApi.get(`/v1/tasks/${task.id}`);
-      expect(now.status).toBe(200);
-      expect(now.body).toEqual(task);
-    });
-
-    it('GET is 404 NOT_FOUND, the same problem as for an id that does not exist', async () => {
-      const theirs = await intruder.get(`/v1/tasks/${task.id}`);
-      const missing = await intruder.get(`/v1/tasks/${randomUUID()}`);
-      expectProblem(theirs, 404, 'NOT_FOUND');
-      expectProblem(missing, 404, 'NOT_FOUND');
-      expect(theirs.body.detail).toBe(missing.body.detail);
-      expect(theirs.body.title).toBe(missing.body.title);
-      expect(theirs.headers.etag).toBeUndefined();
-    });
-
-    it.each([
-      ['no If-Match', () => ({})],
-      ['If-Match: *', () => ({ 'if-match': '*' })],
-      ['the current If-Match', () => ({ 'if-match': etag })],
-    ])('PATCH with %s is 404 and changes nothing', async (_name, headers) => {
-      const reply = await intruder.patch(
-        `/v1/tasks/${task.id}`,
-        { title: 'Hijacked', status: 'done' },
-        headers(),
-      );
-      expectProblem(reply, 404, 'NOT_FOUND');
-    });
-
-    it.each([
-      ['no If-Match', () => ({})],
-      ['If-Match: *', () => ({ 'if-match': '*' })],
-      ['the current If-Match', () => ({ 'if-match': etag })],
-    ])('DELETE with %s is 404 and the task still exists', async (_name, headers) => {
-      expectProblem(await intruder.delete(`/v1/tasks/${task.id}`, headers()), 404, 'NOT_FOUND');
+    const their = sharedTests.ownership(tasks, {
+      item: async (owner) => {
+        category = await createCategory(app, owner, { name: 'Secret' });
+        return tasks.create(owner, {
+          title: 'Private plans',
+          tags: ['secret'],
+          categoryId: category.id,
+          dueDate: dueIn(1),
+        });
+      },
+      malformedIds: [...MALFORMED_IDS, 'zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz'],
     });
 
     it('another user’s task never appears in a list, whatever the filter', async () => {
+      const { intruderUser } = their;
       const own = await createTask(app, intruderUser, {
         title: 'Private plans too',
         tags: ['secret'],
@@ -341,12 +227,13 @@ describe('tasks (CONTRACT §2, §4)', () => {
         '&sort=title',
         '&sort=dueDate',
       ]) {
-        expect(idsOf(await tasksOf(intruderUser, query))).toEqual([own.id]);
+        expect(idsOf(await tasks.list(intruderUser, query))).toEqual([own.id]);
       }
-      expect(await tasksOf(intruderUser, `&categoryId=${category.id}`)).toEqual([]);
+      expect(await tasks.list(intruderUser, `&categoryId=${category.id}`)).toEqual([]);
     });
 
     it('a task cannot be put into another user’s category', async () => {
+      const { intruderUser, intruder } = their;
       const own: Task = await createTask(app, intruderUser);
       expectValidationError(
         await intruder.patch(`/v1/tasks/${own.id}`, { categoryId: category.id }),
@@ -354,37 +241,17 @@ describe('tasks (CONTRACT §2, §4)', () => {
       );
       expect((await intruder.get(`/v1/tasks/${own.id}`)).body).toEqual(own);
     });
-
-    it.each(['nope', '123', 'zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz', `${randomUUID()}0`])(
-      'a malformed id (%s) is 404 NOT_FOUND for GET, PATCH and DELETE',
-      async (id) => {
-        expectProblem(await ownerApi.get(`/v1/tasks/${id}`), 404, 'NOT_FOUND');
-        expectProblem(await ownerApi.patch(`/v1/tasks/${id}`, { title: 'x' }), 404, 'NOT_FOUND');
-        expectProblem(await ownerApi.delete(`/v1/tasks/${id}`), 404, 'NOT_FOUND');
-      },
-    );
   });
 
   describe('validation', () => {
-    let user: TestUser;
-    let api: Client;
     let foreignCategoryId: string;
-    let target: Task;
-
     beforeAll(async () => {
-      ({ user, api } = await newUser());
-      const stranger = await registerUser(app);
+      const { user: stranger } = await newUser();
       foreignCategoryId = (await createCategory(app, stranger)).id;
-      target = await createTask(app, user, {
-        title: 'Target',
-        description: 'unchanged',
-        tags: ['keep'],
-        dueDate: dueIn(3),
-      });
     });
 
     /** Bodies a create or an update must refuse, and the field the refusal names. */
-    const invalidFields: [string, () => Record<string, unknown>, string][] = [
+    const invalidFields: InvalidField[] = [
       ['an empty title', () => ({ title: '' }), 'title'],
       ['a blank title', () => ({ title: '   ' }), 'title'],
       ['a 201-character title', () => ({ title: 'a'.repeat(201) }), 'title'],
@@ -427,115 +294,52 @@ describe('tasks (CONTRACT §2, §4)', () => {
       ['a createdAt', () => ({ createdAt: '2020-01-01T00:00:00.000Z' }), 'createdAt'],
     ];
 
-    it('POST without a title is 400 naming title, and creates nothing', async () => {
-      const before = idsOf(await tasksOf(user));
-      expectValidationError(await api.post('/v1/tasks', { priority: 'low' }), 'title');
-      expect(idsOf(await tasksOf(user))).toEqual(before);
-    });
-
-    it.each(invalidFields)(
-      'POST with %s is 400 VALIDATION_FAILED and creates nothing',
-      async (_name, body, field) => {
-        const before = idsOf(await tasksOf(user));
-        const reply = await api.post('/v1/tasks', { title: 'Valid title', ...body() });
-        const problem = expectValidationError(reply, field);
-        expect(problem.detail).toContain(field);
-        expect(idsOf(await tasksOf(user))).toEqual(before);
-      },
-    );
-
-    it.each(invalidFields)(
-      'PATCH with %s is 400 VALIDATION_FAILED and changes nothing',
-      async (_name, body, field) => {
-        expectValidationError(await api.patch(`/v1/tasks/${target.id}`, body()), field);
-        expect((await api.get(`/v1/tasks/${target.id}`)).body).toEqual(target);
-      },
-    );
-
-    it('an unknown field fails the whole request, even next to valid ones', async () => {
-      const reply = await api.patch(`/v1/tasks/${target.id}`, { title: 'Changed', owner: 'me' });
-      const problem = expectValidationError(reply, 'owner');
-      expect(problem.errors).toContainEqual({ field: 'owner', message: expect.any(String) });
-      expect((await api.get(`/v1/tasks/${target.id}`)).body).toEqual(target);
-    });
-
-    it('an empty PATCH is 400 VALIDATION_FAILED and changes nothing', async () => {
-      expectProblem(await api.patch(`/v1/tasks/${target.id}`, {}), 400, 'VALIDATION_FAILED');
-      expect((await api.get(`/v1/tasks/${target.id}`)).body).toEqual(target);
+    const fixture = sharedTests.validation(tasks, {
+      target: { title: 'Target', description: 'unchanged', tags: ['keep'], dueDate: dueIn(3) },
+      required: ['title', { priority: 'low' }],
+      invalidFields,
     });
 
     it('reports every invalid field at once', async () => {
-      const reply = await api.post('/v1/tasks', { title: '', status: 'open', priority: 'x' });
+      const reply = await fixture.api.post('/v1/tasks', {
+        title: '',
+        status: 'open',
+        priority: 'x',
+      });
       expectValidationError(reply, 'title', 'status', 'priority');
     });
   });
 
   describe('request bodies', () => {
-    let user: TestUser;
-    let api: Client;
-    let target: Task;
-
-    beforeAll(async () => {
-      ({ user, api } = await newUser());
-      target = await createTask(app, user, { title: 'Target' });
-    });
-
-    afterEach(async () => {
-      expect((await api.get(`/v1/tasks/${target.id}`)).body).toEqual(target);
-      expect(idsOf(await tasksOf(user))).toEqual([target.id]);
-    });
-
-    it.each([
-      ['truncated JSON', '{"title":'],
-      ['trailing garbage', '{"title":"x"} x'],
-      ['single quotes', "{'title':'x'}"],
-      ['an empty body', ''],
-      ['a __proto__ key', '{"title":"x","__proto__":{"admin":true}}'],
-    ])('%s is 400 MALFORMED_JSON (POST and PATCH)', async (_name, raw) => {
-      const headers = { 'content-type': 'application/json' };
-      expectProblem(await api.post('/v1/tasks', raw, headers), 400, 'MALFORMED_JSON');
-      expectProblem(await api.patch(`/v1/tasks/${target.id}`, raw, headers), 400, 'MALFORMED_JSON');
-    });
-
-    it('a body over 1 MiB is 413 PAYLOAD_TOO_LARGE (POST and PATCH)', async () => {
-      const huge = JSON.stringify({ title: 'x', description: 'd'.repeat(1024 * 1024) });
-      expectProblem(await api.post('/v1/tasks', huge), 413, 'PAYLOAD_TOO_LARGE');
-      expectProblem(await api.patch(`/v1/tasks/${target.id}`, huge), 413, 'PAYLOAD_TOO_LARGE');
+    const fixture = sharedTests.requestBodies(tasks, {
+      malformed: [
+        ['truncated JSON', '{"title":'],
+        ['trailing garbage', '{"title":"x"} x'],
+        ['single quotes', "{'title':'x'}"],
+        ['an empty body', ''],
+        ['a __proto__ key', '{"title":"x","__proto__":{"admin":true}}'],
+      ],
+      unsupported: [
+        ['text/plain', 'title=x'],
+        ['application/x-www-form-urlencoded', 'title=x'],
+        ['application/xml', '<task><title>x</title></task>'],
+      ],
+      notObjects: [
+        ['an array', [{ title: 'x' }]],
+        ['a string', 'x'],
+        ['a number', 42],
+        ['null', null],
+      ],
     });
 
     it('a body just under 1 MiB is read (and here refused for its description)', async () => {
       const big = JSON.stringify({ title: 'x', description: 'd'.repeat(1024 * 1024 - 100) });
       expect(Buffer.byteLength(big)).toBeLessThan(1024 * 1024);
-      expectValidationError(await api.post('/v1/tasks', big), 'description');
-    });
-
-    it.each([
-      ['text/plain', 'title=x'],
-      ['application/x-www-form-urlencoded', 'title=x'],
-      ['application/xml', '<task><title>x</title></task>'],
-    ])('Content-Type %s is 415 UNSUPPORTED_MEDIA_TYPE', async (type, raw) => {
-      const headers = { 'content-type': type };
-      expectProblem(await api.post('/v1/tasks', raw, headers), 415, 'UNSUPPORTED_MEDIA_TYPE');
-      expectProblem(
-        await api.patch(`/v1/tasks/${target.id}`, raw, headers),
-        415,
-        'UNSUPPORTED_MEDIA_TYPE',
-      );
-    });
-
-    it.each([
-      ['an array', [{ title: 'x' }]],
-      ['a string', 'x'],
-      ['a number', 42],
-      ['null', null],
-    ])('a JSON body that is %s is 400 VALIDATION_FAILED', async (_name, value) => {
-      const raw = JSON.stringify(value);
-      expectProblem(await api.post('/v1/tasks', raw), 400, 'VALIDATION_FAILED');
-      expectProblem(await api.patch(`/v1/tasks/${target.id}`, raw), 400, 'VALIDATION_FAILED');
+      expectValidationError(await fixture.api.post('/v1/tasks', big), 'description');
     });
 
     it('POST with no body at all is 400', async () => {
-      const reply = await call(app, { method: 'POST', url: '/v1/tasks', token: user.accessToken });
+      const reply = await fixture.api.post('/v1/tasks', undefined);
       expectProblem(reply, 400, 'VALIDATION_FAILED');
     });
   });
@@ -667,7 +471,7 @@ describe('tasks (CONTRACT §2, §4)', () => {
         }),
       );
       // Another user with tasks that match every filter: none may ever show up.
-      const other = await registerUser(app);
+      const { user: other } = await newUser();
       const theirs = await createCategory(app, other, { name: 'work' });
       await Promise.all(
         Object.values(seeds).map(({ category, ...seed }) =>
@@ -680,7 +484,7 @@ describe('tasks (CONTRACT §2, §4)', () => {
     async function expectFilter(query: string, expected: string[]): Promise<void> {
       expect(expected.length).toBeGreaterThan(0);
       expect(expected.length).toBeLessThan(Object.keys(seeds).length);
-      const found = await tasksOf(user, query);
+      const found = await tasks.list(user, query);
       const byId = Object.fromEntries(Object.entries(ids).map(([key, id]) => [id, key]));
       expect(found.map((task) => byId[task.id] ?? task.id).sort()).toEqual([...expected].sort());
     }
@@ -706,14 +510,14 @@ describe('tasks (CONTRACT §2, §4)', () => {
     it('categoryId', async () => {
       await expectFilter(`&categoryId=${categories.work}`, ['report', 'invoices', 'late']);
       await expectFilter(`&categoryId=${categories.home}`, ['gym']);
-      expect(await tasksOf(user, `&categoryId=${randomUUID()}`)).toEqual([]);
+      expect(await tasks.list(user, `&categoryId=${randomUUID()}`)).toEqual([]);
     });
 
     it('tag', async () => {
       await expectFilter('&tag=finance', ['report', 'invoices']);
       await expectFilter('&tag=q3', ['report', 'late']);
       await expectFilter('&tag=ideas', ['snakeX', 'backslash']);
-      expect(await tasksOf(user, '&tag=fin')).toEqual([]);
+      expect(await tasks.list(user, '&tag=fin')).toEqual([]);
     });
 
     it('dueBefore and dueAfter are strict, and leave out tasks without a due date', async () => {
@@ -743,7 +547,7 @@ describe('tasks (CONTRACT §2, §4)', () => {
       await expectFilter(`&q=${encodeURIComponent('_')}`, ['snake']);
       await expectFilter(`&q=${encodeURIComponent('C:\\temp')}`, ['backslash']);
       await expectFilter(`&q=${encodeURIComponent('\\')}`, ['backslash']);
-      expect(await tasksOf(user, `&q=${encodeURIComponent('%%%')}`)).toEqual([]);
+      expect(await tasks.list(user, `&q=${encodeURIComponent('%%%')}`)).toEqual([]);
     });
 
     it('filters combine (AND)', async () => {
@@ -752,7 +556,7 @@ describe('tasks (CONTRACT §2, §4)', () => {
       await expectFilter(`&categoryId=${categories.work}&status=in_progress`, ['invoices']);
       await expectFilter(`&tag=finance&dueAfter=${dueIn(1)}`, ['invoices']);
       await expectFilter('&status=done&q=done', ['percent', 'thousand']);
-      expect(await tasksOf(user, '&status=done&tag=finance')).toEqual([]);
+      expect(await tasks.list(user, '&status=done&tag=finance')).toEqual([]);
     });
 
     it('filters keep the requested sort', async () => {
@@ -804,7 +608,7 @@ describe('tasks (CONTRACT §2, §4)', () => {
       await Promise.all(
         Array.from({ length: 25 }, (_, i) => createTask(app, user, { title: `p${i % 10}` })),
       );
-      all = await tasksOf(user);
+      all = await tasks.list(user);
       expect(all).toHaveLength(25);
     });
 
@@ -968,23 +772,14 @@ describe('tasks (CONTRACT §2, §4)', () => {
       expect(page.body.nextCursor).toEqual(expect.any(String));
     });
 
-    it.each([
-      'createdAt',
-      '-createdAt',
-      'dueDate',
-      '-dueDate',
-      'priority',
-      '-priority',
-      'title',
-      '-title',
-    ])('sort=%s: every task once, none twice, in order', async (sort) => {
+    const sorts = ['createdAt', 'dueDate', 'priority', 'title'].flatMap((key) => [key, `-${key}`]);
+    it.each(sorts)('sort=%s: every task once, none twice, in order', async (sort) => {
       const before = new Set(known);
       const inserted = new Set<string>();
       let insertRound = 0;
-      const { items, pages } = await listAll<Task>(
-        app,
+      const { items, pages } = await tasks.listAll(
         user,
-        `/v1/tasks?sort=${sort}&limit=${PAGE}`,
+        `sort=${sort}&limit=${PAGE}`,
         async (pageNumber) => {
           if (pageNumber > 6) return;
           // New tasks that sort first, last and in the middle, whatever the sort.
@@ -1037,79 +832,10 @@ describe('tasks (CONTRACT §2, §4)', () => {
   });
 
   describe('ETag and conditional requests', () => {
-    let user: TestUser;
-    let api: Client;
-    beforeAll(async () => {
-      ({ user, api } = await newUser());
-    });
-
-    it('GET one returns a strong ETag; If-None-Match with it is 304 with an empty body', async () => {
-      const task: Task = await createTask(app, user);
-      const first = await api.get(`/v1/tasks/${task.id}`);
-      const etag = String(first.headers.etag);
-      expect(etag).toMatch(/^"[^"]+"$/); // strong: no W/ prefix
-      expect((await api.get(`/v1/tasks/${task.id}`)).headers.etag).toBe(etag);
-
-      const notModified = await api.get(`/v1/tasks/${task.id}`, { 'if-none-match': etag });
-      expect(notModified.status).toBe(304);
-      expect(notModified.raw).toBe('');
-      expect(notModified.headers.etag).toBe(etag);
-      expect(notModified.headers['cache-control']).toBe('private');
-
-      for (const header of [`"nope", ${etag}`, '*', `W/${etag}`]) {
-        expect((await api.get(`/v1/tasks/${task.id}`, { 'if-none-match': header })).status).toBe(
-          304,
-        );
-      }
-      const other = await api.get(`/v1/tasks/${task.id}`, { 'if-none-match': '"nope"' });
-      expect(other.status).toBe(200);
-      expect(other.body).toEqual(task);
-    });
-
-    it('after a PATCH the ETag changes, and the old one no longer gives 304', async () => {
-      const task: Task = await createTask(app, user);
-      const old = String((await api.get(`/v1/tasks/${task.id}`)).headers.etag);
-      const patched = await api.patch(`/v1/tasks/${task.id}`, { title: 'Changed' });
-      expect(patched.status).toBe(200);
-      const current = String(patched.headers.etag);
-      expect(current).toMatch(/^"[^"]+"$/);
-      expect(current).not.toBe(old);
-      expect((await api.get(`/v1/tasks/${task.id}`)).headers.etag).toBe(current);
-
-      const stale = await api.get(`/v1/tasks/${task.id}`, { 'if-none-match': old });
-      expect(stale.status).toBe(200);
-      expect(stale.body).toMatchObject({ title: 'Changed', version: 2 });
-      expect(stale.headers.etag).toBe(current);
-      expect((await api.get(`/v1/tasks/${task.id}`, { 'if-none-match': current })).status).toBe(
-        304,
-      );
-    });
-
-    it('PATCH with a stale If-Match is 412 PRECONDITION_FAILED and changes nothing', async () => {
-      const task: Task = await createTask(app, user, { title: 'v1' });
-      const stale = String((await api.get(`/v1/tasks/${task.id}`)).headers.etag);
-      const second = await api.patch(`/v1/tasks/${task.id}`, { title: 'v2' });
-      expect(second.status).toBe(200);
-
-      const refused = await api.patch(
-        `/v1/tasks/${task.id}`,
-        { title: 'v3' },
-        { 'if-match': stale },
-      );
-      expectProblem(refused, 412, 'PRECONDITION_FAILED');
-      expect((await api.get(`/v1/tasks/${task.id}`)).body).toEqual(second.body);
-    });
-
-    it('DELETE with a stale If-Match is 412 PRECONDITION_FAILED and the task remains', async () => {
-      const task: Task = await createTask(app, user);
-      const stale = String((await api.get(`/v1/tasks/${task.id}`)).headers.etag);
-      const second = await api.patch(`/v1/tasks/${task.id}`, { priority: 'high' });
-      expectProblem(
-        await api.delete(`/v1/tasks/${task.id}`, { 'if-match': stale }),
-        412,
-        'PRECONDITION_FAILED',
-      );
-      expect((await api.get(`/v1/tasks/${task.id}`)).body).toEqual(second.body);
+    const fixture = sharedTests.conditionalRequests(tasks, {
+      staleWrites: [['PATCH'], ['DELETE']],
+      currentInAList: true,
+      concurrentWriters: [2, 5],
     });
 
     it.each([
@@ -1117,6 +843,7 @@ describe('tasks (CONTRACT §2, §4)', () => {
       ['a made-up tag', () => '"made-up"'],
       ['an unquoted tag', (etag: string) => etag.replace(/"/g, '')],
     ])('If-Match with %s is 412 (strong comparison)', async (_name, header) => {
+      const { user, api } = fixture;
       const task: Task = await createTask(app, user);
       const etag = String((await api.get(`/v1/tasks/${task.id}`)).headers.etag);
       expectProblem(
@@ -1127,70 +854,18 @@ describe('tasks (CONTRACT §2, §4)', () => {
       expect((await api.get(`/v1/tasks/${task.id}`)).body).toEqual(task);
     });
 
-    it('PATCH and DELETE with the current If-Match succeed (also in a list of tags)', async () => {
-      const task: Task = await createTask(app, user);
-      const etag = String((await api.get(`/v1/tasks/${task.id}`)).headers.etag);
-      const patched = await api.patch(
-        `/v1/tasks/${task.id}`,
-        { title: 'ok' },
-        { 'if-match': etag },
-      );
-      expect(patched.status).toBe(200);
-      expect(patched.body.version).toBe(task.version + 1);
-      const current = String(patched.headers.etag);
-      const deleted = await api.delete(`/v1/tasks/${task.id}`, {
-        'if-match': `"stale", ${current}`,
-      });
-      expect(deleted.status).toBe(204);
-      expect((await api.get(`/v1/tasks/${task.id}`)).status).toBe(404);
-    });
-
-    it('If-Match: * matches whatever the current version is', async () => {
-      const task: Task = await createTask(app, user);
-      await api.patch(`/v1/tasks/${task.id}`, { title: 'once' });
-      const patched = await api.patch(
-        `/v1/tasks/${task.id}`,
-        { title: 'twice' },
-        { 'if-match': '*' },
-      );
-      expect(patched.status).toBe(200);
-      expect(patched.body).toMatchObject({ title: 'twice', version: 3 });
-      expect((await api.delete(`/v1/tasks/${task.id}`, { 'if-match': '*' })).status).toBe(204);
-      expect((await api.get(`/v1/tasks/${task.id}`)).status).toBe(404);
-    });
-
     it('the ETag of a 201 is the one GET returns', async () => {
+      const { api } = fixture;
       const created = await api.post('/v1/tasks', { title: 'tagged' });
       const etag = String(created.headers.etag);
-      expect(etag).toMatch(/^"[^"]+"$/);
+      expect(etag).toMatch(STRONG_ETAG);
       expect(
         (await api.get(`/v1/tasks/${created.body.id}`, { 'if-none-match': etag })).status,
       ).toBe(304);
     });
 
-    it.each([2, 5])(
-      '%i concurrent PATCHes with the same If-Match: exactly one 200, the rest 412, version +1',
-      async (writers) => {
-        const task: Task = await createTask(app, user, { title: 'start' });
-        const etag = String((await api.get(`/v1/tasks/${task.id}`)).headers.etag);
-        const replies = await Promise.all(
-          Array.from({ length: writers }, (_, i) =>
-            api.patch(`/v1/tasks/${task.id}`, { title: `writer ${i}` }, { 'if-match': etag }),
-          ),
-        );
-        const winners = replies.filter((reply) => reply.status === 200);
-        expect(winners).toHaveLength(1);
-        for (const reply of replies.filter((r) => r.status !== 200)) {
-          expectProblem(reply, 412, 'PRECONDITION_FAILED');
-        }
-        const final = await api.get(`/v1/tasks/${task.id}`);
-        expect(final.body.version).toBe(task.version + 1);
-        expect(final.body.title).toBe(winners[0].body.title);
-        expect(final.body).toEqual(winners[0].body);
-      },
-    );
-
     it('a concurrent PATCH and DELETE with the same If-Match never both succeed', async () => {
+      const { user, api } = fixture;
       const task: Task = await createTask(app, user);
       const etag = String((await api.get(`/v1/tasks/${task.id}`)).headers.etag);
       const [patched, deleted] = await Promise.all([
@@ -1209,72 +884,11 @@ describe('tasks (CONTRACT §2, §4)', () => {
   });
 
   describe('Idempotency-Key on POST /v1/tasks', () => {
-    it('a retry with the same key and body replays the first response and creates nothing', async () => {
-      const { user, api } = await newUser();
-      const key = randomUUID();
-      const body = { title: 'Pay rent', priority: 'high', tags: ['home'] };
-      const first = await api.post('/v1/tasks', body, { 'idempotency-key': key });
-      expect(first.status).toBe(201);
-      expect(first.headers['idempotent-replayed']).toBeUndefined();
-
-      const retry = await api.post('/v1/tasks', body, { 'idempotency-key': key });
-      expect(retry.status).toBe(201);
-      expect(retry.body).toEqual(first.body);
-      expect(retry.headers.location).toBe(first.headers.location);
-      expect(retry.headers['idempotent-replayed']).toBe('true');
-      expect(retry.headers['cache-control']).toBe('private');
-      expect(idsOf(await tasksOf(user))).toEqual([first.body.id]);
-    });
-
-    it('the same key with another body is 422 IDEMPOTENCY_KEY_REUSED and creates nothing', async () => {
-      const { user, api } = await newUser();
-      const key = randomUUID();
-      const first = await api.post('/v1/tasks', { title: 'One' }, { 'idempotency-key': key });
-      expect(first.status).toBe(201);
-      for (const other of [{ title: 'Two' }, { title: 'One', priority: 'low' }]) {
-        const reused = await api.post('/v1/tasks', other, { 'idempotency-key': key });
-        expectProblem(reused, 422, 'IDEMPOTENCY_KEY_REUSED');
-      }
-      expect(idsOf(await tasksOf(user))).toEqual([first.body.id]);
-      // The first response is still the one replayed.
-      const again = await api.post('/v1/tasks', { title: 'One' }, { 'idempotency-key': key });
-      expect(again.body).toEqual(first.body);
-    });
-
-    it('8 concurrent requests with one key create exactly one task', async () => {
-      const { user, api } = await newUser();
-      const key = randomUUID();
-      const replies = await Promise.all(
-        Array.from({ length: 8 }, () =>
-          api.post('/v1/tasks', { title: 'Once' }, { 'idempotency-key': key }),
-        ),
-      );
-      expect(replies.map((reply) => reply.status)).toEqual(replies.map(() => 201));
-      const created = replies.map((reply) => (reply.body as Task).id);
-      expect(new Set(created).size).toBe(1);
-      expect(
-        replies.filter((reply) => reply.headers['idempotent-replayed'] === undefined),
-      ).toHaveLength(1);
-      expect(idsOf(await tasksOf(user))).toEqual([created[0]]);
-    });
-
-    it('keys are per user: another user may use the same key', async () => {
-      const a = await newUser();
-      const b = await newUser();
-      const key = `shared-${randomUUID()}`;
-      const body = { title: 'Same' };
-      const fromA = await a.api.post('/v1/tasks', body, { 'idempotency-key': key });
-      const fromB = await b.api.post('/v1/tasks', body, { 'idempotency-key': key });
-      expect([fromA.status, fromB.status]).toEqual([201, 201]);
-      expect(fromB.body.id).not.toBe(fromA.body.id);
-      expect(fromB.headers['idempotent-replayed']).toBeUndefined();
-      expect(idsOf(await tasksOf(a.user))).toEqual([fromA.body.id]);
-      expect(idsOf(await tasksOf(b.user))).toEqual([fromB.body.id]);
-    });
+    sharedTests.idempotencyKeys(tasks, { concurrentRequests: 8 });
 
     it('a request that failed keeps no key: the corrected retry creates', async () => {
       const { user, api } = await newUser();
-      const stranger = await registerUser(app);
+      const { user: stranger } = await newUser();
       const foreign = await createCategory(app, stranger);
       const key = randomUUID();
       const failed = await api.post(
@@ -1283,11 +897,11 @@ describe('tasks (CONTRACT §2, §4)', () => {
         { 'idempotency-key': key },
       );
       expectValidationError(failed, 'categoryId');
-      expect(await tasksOf(user)).toEqual([]);
+      expect(await tasks.list(user)).toEqual([]);
       const retry = await api.post('/v1/tasks', { title: 'Filed' }, { 'idempotency-key': key });
       expect(retry.status).toBe(201);
       expect(retry.headers['idempotent-replayed']).toBeUndefined();
-      expect(idsOf(await tasksOf(user))).toEqual([retry.body.id]);
+      expect(idsOf(await tasks.list(user))).toEqual([retry.body.id]);
     });
 
     it('without a key, two identical POSTs create two tasks', async () => {
@@ -1295,7 +909,7 @@ describe('tasks (CONTRACT §2, §4)', () => {
       const one = await api.post('/v1/tasks', { title: 'Twice' });
       const two = await api.post('/v1/tasks', { title: 'Twice' });
       expect(two.body.id).not.toBe(one.body.id);
-      expect(await tasksOf(user)).toHaveLength(2);
+      expect(await tasks.list(user)).toHaveLength(2);
     });
 
     it.each([
@@ -1306,32 +920,14 @@ describe('tasks (CONTRACT §2, §4)', () => {
       const { user, api } = await newUser();
       const reply = await api.post('/v1/tasks', { title: 'x' }, { 'idempotency-key': key });
       expectValidationError(reply, 'Idempotency-Key');
-      expect(await tasksOf(user)).toEqual([]);
+      expect(await tasks.list(user)).toEqual([]);
     });
   });
 
   describe('Cache-Control: private and Location', () => {
-    it('every authenticated response is private; a 201 names the new task', async () => {
-      const { api } = await newUser();
-      const created = await api.post('/v1/tasks', { title: 'cached?' });
-      expect(created.headers.location).toBe(`/v1/tasks/${created.body.id}`);
-      const url = String(created.headers.location);
-      const etag = String(created.headers.etag);
-      const replies = [
-        created,
-        await api.get('/v1/tasks'),
-        await api.get(url),
-        await api.get(url, { 'if-none-match': etag }),
-        await api.patch(url, { title: 'still private' }),
-        await api.get('/v1/tasks?status=bogus'),
-        await api.get(`/v1/tasks/${randomUUID()}`),
-        await api.patch(url, { title: 'x' }, { 'if-match': etag }),
-        await api.delete(url),
-      ];
-      expect(replies.map((reply) => reply.status)).toEqual([
-        201, 200, 200, 304, 200, 400, 404, 412, 204,
-      ]);
-      for (const reply of replies) expect(reply.headers['cache-control']).toBe('private');
+    sharedTests.privateResponses(tasks, {
+      status: 400,
+      send: (api) => api.get('/v1/tasks?status=bogus'),
     });
   });
 });

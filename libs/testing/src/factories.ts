@@ -32,18 +32,34 @@ export async function registerUser(
   };
 }
 
-/** A task owned by `user`, created through the API. */
-export async function createTask(
+/** A request body: what POST and PATCH send. */
+export type Body = Record<string, unknown>;
+
+/** One resource of `user` created through the API at `path`: `defaults` overridden by `body`. */
+async function createThrough(
   app: NestFastifyApplication,
   user: TestUser,
-  body: Record<string, unknown> = {},
+  path: string,
+  defaults: Body,
+  body: Body,
 ): Promise<any> {
   const reply = await call(app, {
     method: 'POST',
-    url: '/v1/tasks',
+    url: path,
     token: user.accessToken,
-    body: { title: `task ${randomUUID()}`, ...body },
+    body: { ...defaults, ...body },
   });
-  if (reply.status !== 201) throw new Error(`create task failed: ${reply.status} ${reply.raw}`);
+  if (reply.status !== 201) throw new Error(`POST ${path} failed: ${reply.status} ${reply.raw}`);
   return reply.body;
 }
+
+/** Creates a resource of `user` through the API; `body` overrides the defaults. */
+export type Create = (app: NestFastifyApplication, user: TestUser, body?: Body) => Promise<any>;
+
+/** A task owned by `user`, created through the API. */
+export const createTask: Create = (app, user, body = {}) =>
+  createThrough(app, user, '/v1/tasks', { title: `task ${randomUUID()}` }, body);
+
+/** A category owned by `user`, created through the API. */
+export const createCategory: Create = (app, user, body = {}) =>
+  createThrough(app, user, '/v1/categories', { name: `category ${randomUUID()}` }, body);

@@ -1,8 +1,25 @@
-export { createTask, registerUser } from './factories';
-export type { TestUser } from './factories';
+export { BAD_TOKENS, MALFORMED_IDS, defineResource, sharedTests } from './behaviours';
+export type {
+  ConditionalOptions,
+  IdempotencyOptions,
+  InvalidField,
+  OwnershipFixture,
+  OwnershipOptions,
+  RawBodies,
+  RequestBodyOptions,
+  Resource,
+  ResourceDefinition,
+  Stored,
+  TargetFixture,
+  UserFixture,
+  ValidationOptions,
+} from './behaviours';
+export { createCategory, createTask, registerUser } from './factories';
+export type { Body, Create, TestUser } from './factories';
 export { call } from './http';
+export { ISO_UTC, STRONG_ETAG, UUID } from './patterns';
 export type { Call, Reply } from './http';
 export { expectProblem, expectValidationError } from './problems';
 export type { ProblemBody } from './problems';
-export { clientFor, createCategory, listAll } from './resources';
+export { clientFor, listAll, registerClient } from './resources';
 export type { Client, Listing } from './resources';

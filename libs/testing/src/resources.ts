@@ -1,6 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { randomUUID } from 'node:crypto';
-import type { TestUser } from './factories';
+import { type TestUser, registerUser } from './factories';
 import { Reply, call } from './http';
 
 /** Requests on behalf of one user (or of nobody), so tests read like the HTTP they send. */
@@ -21,20 +20,12 @@ export function clientFor(app: NestFastifyApplication, user?: TestUser): Client 
   };
 }
 
-/** A category owned by `user`, created through the API. */
-export async function createCategory(
+/** A new user, registered through the API, and a client that acts as them. */
+export async function registerClient(
   app: NestFastifyApplication,
-  user: TestUser,
-  body: Record<string, unknown> = {},
-): Promise<any> {
-  const reply = await call(app, {
-    method: 'POST',
-    url: '/v1/categories',
-    token: user.accessToken,
-    body: { name: `category ${randomUUID()}`, ...body },
-  });
-  if (reply.status !== 201) throw new Error(`create category failed: ${reply.status} ${reply.raw}`);
-  return reply.body;
+): Promise<{ user: TestUser; api: Client }> {
+  const user = await registerUser(app);
+  return { user, api: clientFor(app, user) };
 }
 
 export interface Listing<T> {
