@@ -16,6 +16,8 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
       const live = await call(app, { method: 'GET', url: '/health/live' });
       expect(live.status).toBe(200);
       expect(live.body).toEqual({ status: 'ok' });
+      // Only authenticated responses are private.
+      expect(live.headers['cache-control']).toBeUndefined();
       const ready = await call(app, { method: 'GET', url: '/health/ready' });
       expect(ready.status).toBe(200);
       expect(ready.body.status).toBe('ok');

@@ -2,6 +2,7 @@ import { ApiException } from '@app/http';
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard as PassportAuthGuard } from '@nestjs/passport';
+import type { FastifyRequest } from 'fastify';
 import { IS_PUBLIC } from './public.decorator';
 
 /**
@@ -23,18 +24,33 @@ export class AuthGuard extends PassportAuthGuard('jwt') {
     return super.canActivate(context);
   }
 
-  override handleRequest<TUser>(error: unknown, user: TUser | false, info: unknown): TUser {
-    if (error || !user) {
-      const missing = info === 'missing';
-      throw new ApiException(
-        'UNAUTHENTICATED',
-        missing
-          ? 'Send an access token as "Authorization: Bearer <token>".'
-          : 'The access token is invalid or has expired.',
-        undefined,
-        { 'www-authenticate': missing ? 'Bearer' : 'Bearer error="invalid_token"' },
-      );
+  /**
+   * Passport decorates the object it authenticates with half a dozen properties (logIn, logOut,
+   * authInfo, ...). Handing it a stand-in with the headers keeps Fastify's request objects in their
+   * one shape, which the benchmark showed is worth it; the user is put on the request below.
+   */
+  override getRequest(context: ExecutionContext): { headers: FastifyRequest['headers'] } {
+    return { headers: context.switchToHttp().getRequest<FastifyRequest>().headers };
+  }
+
+  override handleRequest<TUser>(
+    error: unknown,
+    user: TUser | false,
+    info: unknown,
+    context: ExecutionContext,
+  ): TUser {
+    if (!error && user) {
+      context.switchToHttp().getRequest<FastifyRequest & { user: unknown }>().user = user;
+      return user;
     }
-    return user;
+    const missing = info === 'missing';
+    throw new ApiException(
+      'UNAUTHENTICATED',
+      missing
+        ? 'Send an access token as "Authorization: Bearer <token>".'
+        : 'The access token is invalid or has expired.',
+      undefined,
+      { 'www-authenticate': missing ? 'Bearer' : 'Bearer error="invalid_token"' },
+    );
   }
 }

@@ -2,6 +2,7 @@ import type { AppConfig } from '@app/config';
 import { requestIdFor } from './request-id';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ApiException } from './api.exception';
+import { etagFor, ifNoneMatchHits } from './etag';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -27,6 +28,8 @@ export function fastifyOptions(config: AppConfig): FastifyServerOptions {
  * has X-Request-ID, and authenticated responses are `Cache-Control: private`.
  */
 export function applyHttpConventions(fastify: FastifyInstance): void {
+  // Declared up front so every request object has one shape (the auth guard sets it).
+  fastify.decorateRequest('user', null);
   // Fastify's own parser (with its prototype-poisoning protection), with our error code.
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeAllContentTypeParsers();
@@ -47,9 +50,32 @@ export function applyHttpConventions(fastify: FastifyInstance): void {
     reply.header('x-request-id', request.id);
     done();
   });
-  fastify.addHook('onSend', (request, reply, payload, done) => {
-    if ((request as { user?: unknown }).user !== undefined)
-      reply.header('cache-control', 'private');
+  // A single versioned resource (an object with an id and a numeric version: never a list, never
+  // an error) gets a strong ETag, and a GET whose If-None-Match holds it gets 304 and no body. A
+  // hook rather than a Nest interceptor: the interceptor's per-request AsyncResource.bind and
+  // RxJS pipe cost ~10% of a cached read in the benchmark.
+  fastify.addHook('preSerialization', (request, reply, payload: unknown, done) => {
+    const resource = payload as { id?: unknown; version?: unknown } | null;
+    if (
+      reply.statusCode < 300 &&
+      typeof resource === 'object' &&
+      resource !== null &&
+      typeof resource.id === 'string' &&
+      typeof resource.version === 'number'
+    ) {
+      const etag = etagFor(resource.version);
+      reply.header('etag', etag);
+      if (
+        (request.method === 'GET' || request.method === 'HEAD') &&
+        ifNoneMatchHits(request.headers['if-none-match'], etag)
+      ) {
+        reply.code(304); // the body is dropped in onSend, after serialisation
+      }
+    }
     done(null, payload);
+  });
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    if ((request as { user?: unknown }).user) reply.header('cache-control', 'private');
+    done(null, reply.statusCode === 304 ? '' : payload);
   });
 }

@@ -4,7 +4,6 @@ export { ERROR_CATALOG, codeForStatus } from './error-codes';
 export type { ErrorCode } from './error-codes';
 export { etagFor, ifNoneMatchHits, parseIfMatch } from './etag';
 export type { IfMatch } from './etag';
-export { EtagInterceptor } from './etag.interceptor';
 export { BODY_LIMIT_BYTES, applyHttpConventions, fastifyOptions } from './fastify-options';
 export { HttpConventionsModule } from './http.module';
 export { Keyset } from './keyset';

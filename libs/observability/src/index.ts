@@ -1,3 +1,3 @@
-export { PinoLoggerService, REDACTED_PATHS, createLogger } from './logger';
+export { PinoLoggerService, createLogger } from './logger';
 export { ObservabilityModule } from './observability.module';
 export { ROOT_LOGGER, RequestTelemetry } from './request-telemetry';

@@ -1,6 +1,6 @@
 import { CurrentPrincipal, Principal } from '@app/auth';
-import { EtagInterceptor, IfMatch } from '@app/http';
-import { Body, Controller, Param, Query, Res, UseInterceptors } from '@nestjs/common';
+import { IfMatch } from '@app/http';
+import { Body, Controller, Param, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { created } from '../common/created';
@@ -31,7 +31,6 @@ const id = uuidParam('Category');
 @ApiBearerAuth()
 @ProblemResponses(401)
 @Controller('categories')
-@UseInterceptors(EtagInterceptor)
 export class CategoriesController {
   constructor(private readonly categories: CategoriesService) {}
 
