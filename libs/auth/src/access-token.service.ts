@@ -16,6 +16,15 @@ export interface AccessTokenClaims {
 
 type Verify = (token: string) => Record<string, unknown>;
 
+interface Verified {
+  claims: AccessTokenClaims;
+  /** When the token stops being accepted: exp plus the clock tolerance, in ms. */
+  acceptUntil: number;
+}
+
+/** Verified tokens kept; past this the oldest is dropped (a Map iterates in insertion order). */
+const VERIFIED_CACHE_SIZE = 10_000;
+
 function kidOf(token: string): unknown {
   try {
     const header = token.slice(0, token.indexOf('.'));
@@ -30,14 +39,17 @@ function kidOf(token: string): unknown {
  * algorithm are refused), signature, `exp` (required), `nbf`, `iss` and `aud` checked with 30 s of
  * clock tolerance, and the key chosen by `kid`; the claims must be ours (a known role and tier).
  *
- * Verification is a few microseconds: fast-jwt prepares the key once and caches verified tokens
- * until they expire. (jsonwebtoken with a string secret costs ~345 µs a call: PERFORMANCE.md.)
+ * fast-jwt prepares the key once (jsonwebtoken with a string secret costs ~345 µs a call:
+ * PERFORMANCE.md). A token seen before is answered from a bounded map of verified tokens, keyed by
+ * the whole token (so by its signature) and honoured only until its exp: fast-jwt's own cache
+ * hashes every token with SHA-256 first, which the benchmark put at ~10% of a cached read.
  */
 @Injectable()
 export class AccessTokenService {
   readonly signingKid: string;
   private readonly signer: (payload: Record<string, unknown>) => string;
   private readonly verifiers: ReadonlyMap<string, Verify>;
+  private readonly verified = new Map<string, Verified>();
 
   constructor(@InjectConfig() private readonly config: AppConfig) {
     const { secret, issuer, audience, accessTtlSeconds } = config.jwt;
@@ -58,7 +70,6 @@ export class AccessTokenService {
       allowedAud: audience,
       requiredClaims: ['exp', 'sub'],
       clockTolerance: CLOCK_TOLERANCE_SECONDS * 1000,
-      cache: 10_000,
     });
     this.verifiers = new Map([[this.signingKid, verify]]);
   }
@@ -73,6 +84,12 @@ export class AccessTokenService {
 
   /** The token's claims, or undefined for any token we did not issue or that is no longer valid. */
   verify(token: string): AccessTokenClaims | undefined {
+    const known = this.verified.get(token);
+    if (known) {
+      if (Date.now() <= known.acceptUntil) return known.claims;
+      this.verified.delete(token);
+      return undefined;
+    }
     const kid = kidOf(token);
     const verify = typeof kid === 'string' ? this.verifiers.get(kid) : undefined;
     if (!verify) return undefined;
@@ -82,9 +99,14 @@ export class AccessTokenService {
     } catch {
       return undefined;
     }
-    const { sub, role, tier } = payload;
-    if (typeof sub !== 'string') return undefined;
+    const { sub, role, tier, exp } = payload;
+    if (typeof sub !== 'string' || typeof exp !== 'number') return undefined;
     if (!USER_ROLES.includes(role as UserRole) || !TIERS.includes(tier as Tier)) return undefined;
-    return { sub, role: role as UserRole, tier: tier as Tier };
+    const claims = { sub, role: role as UserRole, tier: tier as Tier };
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) {
+      this.verified.delete(this.verified.keys().next().value as string);
+    }
+    this.verified.set(token, { claims, acceptUntil: (exp + CLOCK_TOLERANCE_SECONDS) * 1000 });
+    return claims;
   }
 }
