@@ -16,8 +16,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const reply = http.getResponse<FastifyReply>();
     const problem = toProblem(exception, request);
     if (problem.internal) {
+      // Name, message and stack only: a failed query also carries its SQL and parameters,
+      // which may hold secrets (password hashes, token hashes) and never go to the logs.
+      const error = exception instanceof Error ? exception : new Error(String(exception));
       this.logger.error(
-        { err: exception, requestId: request.id, route: request.routeOptions?.url },
+        {
+          err: { type: error.name, message: error.message, stack: error.stack },
+          req: { id: request.id, method: request.method, route: request.routeOptions?.url },
+        },
         'Request failed',
       );
     }
