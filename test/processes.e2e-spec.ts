@@ -70,13 +70,15 @@ describe('processes', () => {
 
         const lines = run.stdout().split('\n').filter(Boolean);
         const parsed = lines.map((line) => JSON.parse(line) as Record<string, any>);
-        const access = parsed.find((entry) => entry.req?.id === 'trace-me-1');
+        const access = parsed.find((entry) => entry.reqId === 'trace-me-1');
         expect(access).toMatchObject({
           msg: 'request completed',
-          res: { statusCode: 200 },
-          req: { path: '/v1/users/me' },
+          method: 'GET',
+          path: '/v1/users/me',
+          statusCode: 200,
+          service: 'api',
         });
-        expect(parsed.some((entry) => entry.req?.id === 'trace-register-1')).toBe(true);
+        expect(parsed.some((entry) => entry.reqId === 'trace-register-1')).toBe(true);
         expect(run.stdout()).not.toContain(accessToken);
         expect(run.stdout()).not.toContain('secret password 1');
         expect(
