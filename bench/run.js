@@ -5,6 +5,11 @@
  * it, and loads each scenario with wrk, server pinned to core 0 and wrk to core 1 (the method of
  * /work/shared/PERFORMANCE.md). Prints a table and the budget verdicts and writes bench/RESULTS.md.
  *
+ * The measurements run in rounds (BENCH_ROUNDS, default 3): each round loads the baseline, then
+ * each of the api's scenarios, so that other work on this shared machine hits all scenarios alike.
+ * The table shows each scenario's median over the rounds, with the spread; ratios and budgets use
+ * the medians.
+ *
  * Exit status: 0 when the benchmark ran, even if a budget or a scenario failed (they are printed
  * loudly); 1 when it could not run (build, wrk, database, start-up...); 130 when interrupted.
  *
@@ -36,17 +41,21 @@ const LOAD_CPU = '1';
 const WRK_THREADS = 1;
 const WRK_CONNECTIONS = 50;
 const WARMUP_SECONDS = 3;
+/** From round 2 on, the servers are warm already: a shorter warm-up before each measurement. */
+const LATER_WARMUP_SECONDS = 2;
+const DEFAULT_ROUNDS = 3;
 const MEASURE_SECONDS = 8;
 const READY_TIMEOUT_MS = 30_000;
-/** Ratios are taken to this scenario's req/s (the higher of its runs before and after the api's). */
+/** Ratios are taken to this scenario's median req/s over the rounds. */
 const RATIO_BASE = 'baseline';
-/** Warn when the two baseline runs differ by more than this: the machine was busy. */
+/** Warn when the baseline's rounds differ by more than this (lowest to highest): the machine was busy. */
 const BASELINE_MAX_SPREAD = 0.15;
 
 /**
- * The scenarios. Those whose target is 'baseline' run twice, before the api's scenarios (api idle)
- * and after them (api stopped), so that a busy machine shows as two different baselines. The api's
- * run in this order: put scenarios that write last, so the reads see the seeded data only.
+ * The scenarios. In each round, those whose target is 'baseline' run first (the api idle), then the
+ * api's (the baseline idle), in this order: put scenarios that write last, so the reads see the
+ * seeded data only. Between rounds, the tasks created during the round are deleted (and the table
+ * vacuumed), so every round starts from the seeded data.
  *
  *   name      shown in the table; budgets refer to it
  *   target    'baseline' (the bare Fastify server, bench/baseline.js) or 'api'
@@ -401,6 +410,27 @@ async function seed(apiUrl) {
   return { token, userId: user.id, taskId };
 }
 
+/** The database's clock once the seed is in: every row created by the scenarios is newer. */
+async function seedMark() {
+  return withPg(
+    DATABASE_URL,
+    async (pg) => (await pg.query('SELECT clock_timestamp() AS t')).rows[0].t,
+  );
+}
+
+/**
+ * Between rounds: deletes the tasks created since `mark` (by the scenarios that write) and
+ * vacuums the table, so that the next round reads and writes the seeded data as the first did.
+ */
+async function restoreSeed(mark) {
+  const deleted = await withPg(DATABASE_URL, async (pg) => {
+    const { rowCount } = await pg.query('DELETE FROM tasks WHERE created_at > $1', [mark]);
+    await pg.query('VACUUM ANALYZE tasks');
+    return rowCount;
+  });
+  log(`restored the seed: deleted the ${deleted} tasks created during the round, vacuumed`);
+}
+
 function requestOf(scenario, ctx) {
   const headers = { ...(resolveField(scenario.headers, ctx) ?? {}) };
   if (scenario.auth) headers.authorization = `Bearer ${ctx.token}`;
@@ -473,9 +503,10 @@ function parseWrk(output) {
 }
 
 /** One request first (must be 2xx), then the warm-up run, then the measured run. */
-async function measure(scenario, ctx, baseUrl, label) {
+async function measure(scenario, ctx, baseUrl, round, warmupSeconds) {
+  const label = `${scenario.name} (round ${round})`;
   const req = requestOf(scenario, ctx);
-  const result = { scenario, label, ok: false, problems: [] };
+  const result = { scenario, label, round, ok: false, problems: [] };
   try {
     const probe = await request(baseUrl + req.path, req);
     if (probe.status < 200 || probe.status > 299) {
@@ -487,8 +518,8 @@ async function measure(scenario, ctx, baseUrl, label) {
     return result;
   }
 
-  log(`${label}: warm-up ${WARMUP_SECONDS} s...`);
-  const warm = await run('taskset', wrkArgs(scenario, ctx, baseUrl, WARMUP_SECONDS));
+  log(`${label}: warm-up ${warmupSeconds} s...`);
+  const warm = await run('taskset', wrkArgs(scenario, ctx, baseUrl, warmupSeconds));
   if (warm.code !== 0) throw new BenchError(`wrk failed:\n${warm.stderr || warm.stdout}`);
 
   log(`${label}: measuring ${MEASURE_SECONDS} s...`);
@@ -516,12 +547,11 @@ async function measure(scenario, ctx, baseUrl, label) {
   return result;
 }
 
-async function runScenarios(scenarios, ctx, baseUrl, results, phase) {
+async function runScenarios(scenarios, ctx, baseUrl, results, round, warmupSeconds) {
   for (const scenario of scenarios) {
-    const label = phase ? `${scenario.name} (${phase})` : scenario.name;
-    const result = await measure(scenario, ctx, baseUrl, label);
+    const result = await measure(scenario, ctx, baseUrl, round, warmupSeconds);
     if (result.problems.length > 0) {
-      loud([`${label}: ${result.ok ? 'WARNING' : 'FAILED'}`, ...result.problems]);
+      loud([`${result.label}: ${result.ok ? 'WARNING' : 'FAILED'}`, ...result.problems]);
     }
     results.push(result);
   }
@@ -529,104 +559,155 @@ async function runScenarios(scenarios, ctx, baseUrl, results, phase) {
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
 const fmt = (value, digits) => (value === undefined ? '-' : value.toFixed(digits));
 
-/** The runs of RATIO_BASE that went cleanly. */
+/** The median (the mean of the middle two for an even count); undefined when there is none. */
+function median(values) {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The rounds of RATIO_BASE that went cleanly. */
 const baselineRuns = (results) =>
   results.filter((r) => r.scenario.name === RATIO_BASE && r.ok && r.rps !== undefined);
 
-/** The ratios' denominator: the best baseline run, the least disturbed by other work. */
-function baselineRps(results) {
-  const runs = baselineRuns(results);
-  return runs.length > 0 ? Math.max(...runs.map((r) => r.rps)) : undefined;
-}
+/** The ratios' denominator: the baseline's median req/s over its clean rounds. */
+const baselineRps = (results) => median(baselineRuns(results).map((r) => r.rps));
 
-/** A warning when the baseline moved between its runs (other work on the machine), else null. */
+/** A warning when the baseline moved between its rounds (other work on the machine), else null. */
 function baselineSpreadWarning(results) {
   const rps = baselineRuns(results).map((r) => r.rps);
   if (rps.length < 2) return null;
   const spread = 1 - Math.min(...rps) / Math.max(...rps);
   if (spread <= BASELINE_MAX_SPREAD) return null;
   return (
-    `the baseline runs differ by ${(spread * 100).toFixed(0)}% ` +
-    `(${rps.map((n) => n.toFixed(0)).join(' vs ')} req/s): other work on the machine (or its host) ` +
-    'disturbed the run, so the ratios are unreliable; run again when the machine is quiet'
+    `the baseline's rounds differ by up to ${(spread * 100).toFixed(0)}% ` +
+    `(${rps.map((n) => n.toFixed(0)).join(', ')} req/s): other work on the machine (or its host) ` +
+    'disturbed the run; the medians damp this, but check the spreads, or run again when the ' +
+    'machine is quiet'
   );
 }
 
-function rows(results) {
-  const base = baselineRps(results);
-  return results.map((r) => ({
-    name: r.label,
-    rps: r.rps === undefined ? '-' : r.rps.toFixed(0),
-    p50: fmt(r.p50Ms, 2),
-    p99: fmt(r.p99Ms, 2),
-    ratio: r.rps !== undefined && base ? (r.rps / base).toFixed(3) : '-',
-    note: r.ok ? '' : 'FAILED',
+/**
+ * One summary per scenario over its rounds: the medians of req/s, p50 and p99 (each taken on its
+ * own) and the lowest and highest req/s and p99, over the rounds that produced figures. ok only
+ * if every round ran cleanly.
+ */
+function summarize(results) {
+  return SCENARIOS.map((scenario) => {
+    const runs = results.filter((r) => r.scenario === scenario);
+    const measured = runs.filter((r) => r.rps !== undefined);
+    const values = (key) => measured.map((r) => r[key]);
+    const range = (key) => [Math.min(...values(key)), Math.max(...values(key))];
+    return {
+      scenario,
+      rounds: measured.length,
+      ok: runs.length > 0 && runs.every((r) => r.ok),
+      rps: median(values('rps')),
+      p50Ms: median(values('p50Ms')),
+      p99Ms: median(values('p99Ms')),
+      rpsRange: range('rps'),
+      p99Range: range('p99Ms'),
+    };
+  });
+}
+
+/** `median (lowest–highest)`, or the value alone when there was a single round. */
+function withRange(value, [low, high], rounds, digits) {
+  if (value === undefined) return '-';
+  if (rounds < 2) return value.toFixed(digits);
+  return `${value.toFixed(digits)} (${low.toFixed(digits)}–${high.toFixed(digits)})`;
+}
+
+function summaryRows(summaries, base) {
+  return summaries.map((s) => ({
+    name: s.scenario.name,
+    rps: withRange(s.rps, s.rpsRange, s.rounds, 0),
+    p50: fmt(s.p50Ms, 2),
+    p99: withRange(s.p99Ms, s.p99Range, s.rounds, 2),
+    ratio: s.rps !== undefined && base ? (s.rps / base).toFixed(3) : '-',
+    note: s.ok ? '' : 'FAILED',
   }));
 }
 
-const COLUMNS = [
+/** Every measurement, in the order taken. */
+const roundRows = (results) =>
+  results.map((r) => ({
+    round: String(r.round),
+    name: r.scenario.name,
+    rps: fmt(r.rps, 0),
+    p50: fmt(r.p50Ms, 2),
+    p99: fmt(r.p99Ms, 2),
+    note: r.ok ? '' : 'FAILED',
+  }));
+
+/** The last column of each, `note`, is a suffix of the scenario's name in Markdown. */
+const SUMMARY_COLUMNS = [
+  ['name', 'scenario'],
+  ['rps', 'median req/s (min–max)'],
+  ['p50', 'median p50 ms'],
+  ['p99', 'median p99 ms (min–max)'],
+  ['ratio', 'ratio to baseline'],
+  ['note', ''],
+];
+const ROUND_COLUMNS = [
+  ['round', 'round'],
   ['name', 'scenario'],
   ['rps', 'req/s'],
   ['p50', 'p50 ms'],
   ['p99', 'p99 ms'],
-  ['ratio', 'ratio to baseline'],
   ['note', ''],
 ];
 
-function textTable(tableRows) {
-  const widths = COLUMNS.map(([key, title]) =>
+function textTable(columns, tableRows) {
+  const widths = columns.map(([key, title]) =>
     Math.max(title.length, ...tableRows.map((row) => row[key].length)),
   );
   const line = (cells) =>
     cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])));
   return [
-    line(COLUMNS.map(([, title]) => title)).join('  '),
+    line(columns.map(([, title]) => title)).join('  '),
     widths.map((w) => '-'.repeat(w)).join('  '),
-    ...tableRows.map((row) => line(COLUMNS.map(([key]) => row[key])).join('  ')),
+    ...tableRows.map((row) => line(columns.map(([key]) => row[key])).join('  ')),
   ].join('\n');
 }
 
-function markdownTable(tableRows) {
-  const columns = COLUMNS.slice(0, -1);
+function markdownTable(columns, tableRows) {
+  const shown = columns.slice(0, -1);
   return [
-    `| ${columns.map(([, title]) => title).join(' | ')} |`,
-    `|---|${columns
-      .slice(1)
-      .map(() => '---:')
-      .join('|')}|`,
+    `| ${shown.map(([, title]) => title).join(' | ')} |`,
+    `|${shown.map(([key]) => (key === 'name' ? '---' : '---:')).join('|')}|`,
     ...tableRows.map(
       (row) =>
-        `| ${columns.map(([key]) => (key === 'name' && row.note ? `${row.name} (**${row.note}**)` : row[key])).join(' | ')} |`,
+        `| ${shown.map(([key]) => (key === 'name' && row.note ? `${row.name} (**${row.note}**)` : row[key])).join(' | ')} |`,
     ),
   ].join('\n');
 }
 
-/** One verdict per budget: PASS only if the scenario ran cleanly and every limit holds. */
-function verdicts(results) {
-  const base = baselineRps(results);
-  return results
-    .filter((r) => r.scenario.budget)
-    .map((r) => {
-      const { label, minRatio, maxP99Ms } = r.scenario.budget;
+/** One verdict per budget, on the medians: PASS only if every round ran and every limit holds. */
+function verdicts(summaries, base) {
+  return summaries
+    .filter((s) => s.scenario.budget)
+    .map((s) => {
+      const { label, minRatio, maxP99Ms } = s.scenario.budget;
       const checks = [];
-      let pass = r.ok && r.rps !== undefined && base !== undefined;
-      if (!r.ok) checks.push('scenario failed');
+      let pass = s.ok && s.rps !== undefined && base !== undefined;
+      if (!s.ok) checks.push('scenario failed');
       if (base === undefined) checks.push('no baseline');
-      if (minRatio !== undefined && r.rps !== undefined && base !== undefined) {
-        const ratio = r.rps / base;
+      if (minRatio !== undefined && s.rps !== undefined && base !== undefined) {
+        const ratio = s.rps / base;
         const ok = ratio >= minRatio;
         pass &&= ok;
-        checks.push(`ratio ${ratio.toFixed(3)} ${ok ? '>=' : '<'} ${minRatio}`);
+        checks.push(`ratio of medians ${ratio.toFixed(3)} ${ok ? '>=' : '<'} ${minRatio}`);
       }
-      if (maxP99Ms !== undefined && r.p99Ms !== undefined) {
-        const ok = r.p99Ms <= maxP99Ms;
+      if (maxP99Ms !== undefined && s.p99Ms !== undefined) {
+        const ok = s.p99Ms <= maxP99Ms;
         pass &&= ok;
-        checks.push(`p99 ${r.p99Ms.toFixed(2)} ms ${ok ? '<=' : '>'} ${maxP99Ms} ms`);
+        checks.push(`median p99 ${s.p99Ms.toFixed(2)} ms ${ok ? '<=' : '>'} ${maxP99Ms} ms`);
       }
-      return { label: label ?? r.label, pass, detail: checks.join(', ') };
+      return { label: label ?? s.scenario.name, pass, detail: checks.join(', ') };
     });
 }
 
@@ -636,9 +717,15 @@ const loadAverage = () =>
     .map((n) => n.toFixed(2))
     .join(', ');
 
+function duration(ms) {
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`;
+}
+
 async function writeResults(results, meta) {
-  const tableRows = rows(results);
-  const budgetLines = verdicts(results).map(
+  const base = baselineRps(results);
+  const summaries = summarize(results);
+  const budgetLines = verdicts(summaries, base).map(
     (v) => `- **${v.pass ? 'PASS' : 'FAIL'}** ${v.label}: ${v.detail}`,
   );
   const spread = baselineSpreadWarning(results);
@@ -659,21 +746,35 @@ async function writeResults(results, meta) {
   on the machine during the run skews the figures.
 - ${meta.wrk}
 - Commit: ${meta.commit}${meta.buildNote ? `\n- Build warning: ${meta.buildNote}` : ''}
+- Rounds: ${meta.rounds}; the whole run took ${duration(Date.now() - meta.startedAt)} (build included).
 
 ## Table
 
-${markdownTable(tableRows)}
+Medians over the ${meta.rounds} rounds; in parentheses, the lowest and highest of the rounds.
+
+${markdownTable(SUMMARY_COLUMNS, summaryRows(summaries, base))}
 
 ## Budgets
 
 ${budgetLines.join('\n')}
 ${problemLines.length ? `\n## Problems\n\n${problemLines.join('\n')}\n` : ''}
+## Rounds
+
+Every measurement, in the order taken:
+
+${markdownTable(ROUND_COLUMNS, roundRows(results))}
+
 ## Method
 
 - Server pinned to core ${SERVER_CPU} (\`taskset -c ${SERVER_CPU}\`), load generator on core ${LOAD_CPU}:
-  \`taskset -c ${LOAD_CPU} wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${MEASURE_SECONDS}s --latency\`, after a ${WARMUP_SECONDS} s warm-up
-  run of the same command (its figures are discarded). One server is loaded at a time: the
-  baseline (api idle), the api's scenarios, then the baseline again (api stopped).
+  \`taskset -c ${LOAD_CPU} wrk -t${WRK_THREADS} -c${WRK_CONNECTIONS} -d${MEASURE_SECONDS}s --latency\`, after a warm-up
+  run of the same command (${WARMUP_SECONDS} s in round 1, ${LATER_WARMUP_SECONDS} s from round 2 on; its figures are discarded).
+- The api and the baseline are each started once. The measurements run in ${meta.rounds} rounds
+  (\`BENCH_ROUNDS\`, default ${DEFAULT_ROUNDS}); each round loads the baseline (the api idle), then each of
+  the api's scenarios in the order listed below (the baseline idle): one server is loaded at a
+  time, and other work on the machine hits every scenario alike. Between rounds, the tasks created
+  during the round are deleted and the table vacuumed, so every round reads and writes the seeded
+  data.
 - The api is the production build (\`npm run build\`, \`node dist/apps/api/apps/api/src/main.js\`)
   with \`NODE_ENV=production\`, \`LOG_LEVEL=info\` (one access-log line per request, written to a
   file), a random 48-character \`JWT_SECRET\`, on a fresh database \`${DATABASE}\` (dropped after
@@ -682,11 +783,13 @@ ${problemLines.length ? `\n## Problems\n\n${problemLines.join('\n')}\n` : ''}
 - Data: one user registered through \`POST /v1/auth/register\`, ${SEED_TASKS} tasks inserted by SQL
   (varied status, priority, due date, tags, description); \`GET /v1/tasks/:id\` reads a task from
   the middle of them. Every request carries the user's access token.
-- Before loading a scenario, one request checks it answers 2xx; a scenario with any non-2xx
-  response under load counts as failed.
-- Ratios are req/s over the baseline's req/s, the higher of its two runs (the one least disturbed
-  by other work; the stricter choice for the budgets). When the two runs differ by more than
-  ${BASELINE_MAX_SPREAD * 100}%, the run is flagged as noisy.
+- Before each measurement, one request checks the scenario answers 2xx; a scenario with any
+  non-2xx response under load, in any round, counts as failed.
+- The table shows, per scenario, the medians over the rounds of req/s, p50 and p99 (each taken on
+  its own), and the lowest and highest req/s and p99 of the rounds. Ratios are the median req/s
+  over the baseline's median req/s, and the budgets are judged on the medians (ratio and p99).
+  When the baseline's rounds differ by more than ${BASELINE_MAX_SPREAD * 100}% (lowest to highest), the run is
+  flagged as noisy.
 
 Scenarios:
 
@@ -740,11 +843,23 @@ async function metadata() {
   };
 }
 
+/** BENCH_ROUNDS: a whole number >= 1, DEFAULT_ROUNDS when unset or empty. */
+function benchRounds() {
+  const text = (process.env.BENCH_ROUNDS ?? '').trim();
+  if (text === '') return DEFAULT_ROUNDS;
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    throw new BenchError(`BENCH_ROUNDS must be a whole number >= 1, not "${text}"`);
+  }
+  return Number(text);
+}
+
 async function main() {
+  const startedAt = Date.now();
+  const rounds = benchRounds();
   fs.mkdirSync(RUN_DIR, { recursive: true });
   const buildNote = await build();
   await ensureWrk();
-  const meta = { ...(await metadata()), buildNote };
+  const meta = { ...(await metadata()), buildNote, rounds, startedAt };
 
   state.databaseCreated = true;
   await createDatabase();
@@ -756,6 +871,7 @@ async function main() {
 
   state.api = await startApi(apiPort);
   const ctx = await seed(apiUrl);
+  const mark = await seedMark();
 
   // The baseline answers exactly what the api answers for the picked task.
   const task = await request(`${apiUrl}/v1/tasks/${ctx.taskId}`, {
@@ -767,40 +883,47 @@ async function main() {
   const bodyFile = path.join(RUN_DIR, 'task.json');
   fs.writeFileSync(bodyFile, task.text);
 
-  const results = [];
+  // Both servers stay up for the whole run, pinned to the same core: each is idle while the
+  // other is loaded.
+  log(`starting the baseline on :${baselinePort}, pinned to core ${SERVER_CPU}...`);
   const baselineLog = path.join(RUN_DIR, 'baseline.log');
   const probePath = `/v1/tasks/${ctx.taskId}`;
-  const runBaseline = async (phase, why) => {
-    log(`starting the baseline on :${baselinePort}, pinned to core ${SERVER_CPU} (${why})...`);
-    state.baseline = startPinned(
-      SERVER_CPU,
-      ['node', path.join(__dirname, 'baseline.js')],
-      {
-        ...process.env,
-        BENCH_BASELINE_PORT: String(baselinePort),
-        BENCH_BASELINE_BODY_FILE: bodyFile,
-      },
-      baselineLog,
-    );
-    await waitFor200(baselineUrl + probePath, state.baseline, baselineLog, 'the baseline');
-    const same = await request(baselineUrl + probePath);
-    if (same.text !== task.text) {
-      loud(['the baseline body differs from the api body:', same.text, task.text]);
-    }
-    const scenarios = SCENARIOS.filter((s) => s.target === 'baseline');
-    await runScenarios(scenarios, ctx, baselineUrl, results, phase);
-    await stop(state.baseline);
-  };
+  state.baseline = startPinned(
+    SERVER_CPU,
+    ['node', path.join(__dirname, 'baseline.js')],
+    {
+      ...process.env,
+      BENCH_BASELINE_PORT: String(baselinePort),
+      BENCH_BASELINE_BODY_FILE: bodyFile,
+    },
+    baselineLog,
+  );
+  await waitFor200(baselineUrl + probePath, state.baseline, baselineLog, 'the baseline');
+  const same = await request(baselineUrl + probePath);
+  if (same.text !== task.text) {
+    loud(['the baseline body differs from the api body:', same.text, task.text]);
+  }
 
-  await runBaseline('before', 'api idle');
+  const results = [];
+  const baselineScenarios = SCENARIOS.filter((s) => s.target === 'baseline');
   const apiScenarios = SCENARIOS.filter((s) => s.target === 'api');
-  await runScenarios(apiScenarios, ctx, apiUrl, results);
+  for (let round = 1; round <= rounds; round += 1) {
+    const warmupSeconds = round === 1 ? WARMUP_SECONDS : LATER_WARMUP_SECONDS;
+    log(`round ${round} of ${rounds}: the baseline (api idle), then the api (baseline idle)`);
+    await runScenarios(baselineScenarios, ctx, baselineUrl, results, round, warmupSeconds);
+    await runScenarios(apiScenarios, ctx, apiUrl, results, round, warmupSeconds);
+    if (round < rounds) await restoreSeed(mark);
+  }
+  await stop(state.baseline);
   await stop(state.api);
-  await runBaseline('after', 'api stopped');
 
-  const tableRows = rows(results);
-  process.stdout.write(`\n${textTable(tableRows)}\n\nBudgets:\n`);
-  for (const v of verdicts(results)) {
+  const base = baselineRps(results);
+  const summaries = summarize(results);
+  process.stdout.write(
+    `\nMedians over ${rounds} round(s); in parentheses, the lowest and highest of the rounds.\n\n` +
+      `${textTable(SUMMARY_COLUMNS, summaryRows(summaries, base))}\n\nBudgets:\n`,
+  );
+  for (const v of verdicts(summaries, base)) {
     process.stdout.write(`  ${v.pass ? 'PASS' : 'FAIL'}  ${v.label}: ${v.detail}\n`);
   }
   const failed = results.filter((r) => !r.ok).map((r) => r.label);
@@ -809,7 +932,9 @@ async function main() {
   if (spread) loud(['NOISY RUN', spread]);
 
   await writeResults(results, meta);
-  log(`wrote ${path.relative(ROOT, RESULTS_FILE)}`);
+  log(
+    `wrote ${path.relative(ROOT, RESULTS_FILE)} (the run took ${duration(Date.now() - startedAt)})`,
+  );
 }
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
