@@ -31,6 +31,8 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends tini \
   && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
+# The runtime flags of scripts/runtime.js (a larger young generation: see the reasons there).
+ENV NODE_OPTIONS=--max-semi-space-size=64
 WORKDIR /app
 # Owned by root and read-only to the app user: the process cannot rewrite its own code.
 COPY --from=prod-deps /app/node_modules ./node_modules

@@ -16,6 +16,7 @@
  * To add a scenario, add an object to SCENARIOS below.
  */
 const { spawn } = require('node:child_process');
+const { NODE_RUNTIME_FLAGS } = require('../scripts/runtime');
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
@@ -349,7 +350,7 @@ async function startApi(port) {
     LOG_LEVEL: 'info',
   };
   const logFile = path.join(RUN_DIR, 'api.log');
-  const child = startPinned(SERVER_CPU, ['node', API_ENTRY], env, logFile);
+  const child = startPinned(SERVER_CPU, ['node', ...NODE_RUNTIME_FLAGS, API_ENTRY], env, logFile);
   await waitFor200(`http://127.0.0.1:${port}/health/ready`, child, logFile, 'the api');
   return child;
 }
@@ -890,7 +891,8 @@ async function main() {
   const probePath = `/v1/tasks/${ctx.taskId}`;
   state.baseline = startPinned(
     SERVER_CPU,
-    ['node', path.join(__dirname, 'baseline.js')],
+    // The same runtime flags as the api: the comparison is of the code, not of V8's settings.
+    ['node', ...NODE_RUNTIME_FLAGS, path.join(__dirname, 'baseline.js')],
     {
       ...process.env,
       BENCH_BASELINE_PORT: String(baselinePort),

@@ -1,18 +1,29 @@
-// `npm start`: runs the built api and worker side by side, with their logs on this terminal.
-// Ctrl-C or SIGTERM reaches both; when either exits, the other is stopped and the exit code kept.
+// `npm start`: runs the built api and worker side by side, with their logs on this terminal
+// (`node scripts/start.js api` or `... worker` runs one). Ctrl-C or SIGTERM reaches each; when
+// one exits, the others are stopped and its exit code kept.
 const { spawn } = require('node:child_process');
 const path = require('node:path');
+const { NODE_RUNTIME_FLAGS } = require('./runtime');
 
 const root = path.join(__dirname, '..');
 const apps = {
   api: path.join(root, 'dist/apps/api/apps/api/src/main.js'),
   worker: path.join(root, 'dist/apps/worker/apps/worker/src/main.js'),
 };
+const names = process.argv.slice(2);
+for (const name of names) {
+  if (!(name in apps)) {
+    process.stderr.write(`start: unknown app "${name}" (api, worker)\n`);
+    process.exit(2);
+  }
+}
 
-const children = Object.values(apps).map((file) => {
-  const child = spawn(process.execPath, [file], { stdio: 'inherit', env: process.env });
-  return child;
-});
+const children = (names.length ? names : Object.keys(apps)).map((name) =>
+  spawn(process.execPath, [...NODE_RUNTIME_FLAGS, apps[name]], {
+    stdio: 'inherit',
+    env: process.env,
+  }),
+);
 
 let exitCode;
 for (const child of children) {

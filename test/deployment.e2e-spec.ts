@@ -422,6 +422,15 @@ describe('Dockerfile', () => {
     expect(installs).toBe(true);
   });
 
+  it('runs node with the runtime flags npm start and the benchmark use (scripts/runtime.js)', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { NODE_RUNTIME_FLAGS } = require('../scripts/runtime') as {
+      NODE_RUNTIME_FLAGS: string[];
+    };
+    const env = runtime.body.filter((i) => i.keyword === 'ENV').map((i) => i.args);
+    expect(env).toContain(`NODE_OPTIONS=${NODE_RUNTIME_FLAGS.join(' ')}`);
+  });
+
   it('runs the built api by default', () => {
     const cmd = execForm(lastOf('CMD'));
     expect(cmd).toEqual(['node', 'dist/apps/api/apps/api/src/main.js']);
