@@ -46,10 +46,6 @@ export function applyHttpConventions(fastify: FastifyInstance): void {
           : done(null, value),
       ),
   );
-  fastify.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    done();
-  });
   // A single versioned resource (an object with an id and a numeric version: never a list, never
   // an error) gets a strong ETag, and a GET whose If-None-Match holds it gets 304 and no body. A
   // hook rather than a Nest interceptor: the interceptor's per-request AsyncResource.bind and
@@ -74,7 +70,10 @@ export function applyHttpConventions(fastify: FastifyInstance): void {
     }
     done(null, payload);
   });
+  // One onSend hook for every response, errors included (each Fastify hook costs a little on
+  // every request).
   fastify.addHook('onSend', (request, reply, payload, done) => {
+    reply.header('x-request-id', request.id);
     if ((request as { user?: unknown }).user) reply.header('cache-control', 'private');
     done(null, reply.statusCode === 304 ? '' : payload);
   });
