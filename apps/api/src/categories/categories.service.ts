@@ -90,13 +90,7 @@ export class CategoriesService {
     ifMatch: IfMatch,
   ): Promise<CategoryDto> {
     return this.dataSource.transaction(async (manager) => {
-      await lockOwnedForWrite(
-        manager,
-        CategoryEntity,
-        { id, userId: principal.userId },
-        ifMatch,
-        'Category',
-      );
+      await this.lockForWrite(manager, principal, id, ifMatch);
       await uniqueName(manager.update(CategoryEntity, { id }, requireChanges(dto)));
       return CategoryDto.from(await manager.findOneByOrFail(CategoryEntity, { id }));
     });
@@ -105,13 +99,7 @@ export class CategoriesService {
   /** The category's tasks stay, without a category (and with a new version: they changed). */
   remove(principal: Principal, id: string, ifMatch: IfMatch): Promise<void> {
     return this.dataSource.transaction(async (manager) => {
-      await lockOwnedForWrite(
-        manager,
-        CategoryEntity,
-        { id, userId: principal.userId },
-        ifMatch,
-        'Category',
-      );
+      await this.lockForWrite(manager, principal, id, ifMatch);
       await manager.update(
         TaskEntity,
         { categoryId: id, userId: principal.userId },
@@ -119,5 +107,21 @@ export class CategoriesService {
       );
       await manager.delete(CategoryEntity, { id });
     });
+  }
+
+  /** The caller's category, locked for this transaction, after the If-Match check. */
+  private lockForWrite(
+    manager: EntityManager,
+    principal: Principal,
+    id: string,
+    ifMatch: IfMatch,
+  ): Promise<CategoryEntity> {
+    return lockOwnedForWrite(
+      manager,
+      CategoryEntity,
+      { id, userId: principal.userId },
+      ifMatch,
+      'Category',
+    );
   }
 }

@@ -111,13 +111,7 @@ export class TasksService {
 
   update(principal: Principal, id: string, dto: UpdateTaskDto, ifMatch: IfMatch): Promise<TaskDto> {
     return this.dataSource.transaction(async (manager) => {
-      await lockOwnedForWrite(
-        manager,
-        TaskEntity,
-        { id, userId: principal.userId },
-        ifMatch,
-        'Task',
-      );
+      await this.lockForWrite(manager, principal, id, ifMatch);
       await ownCategory(manager.update(TaskEntity, { id }, toColumns(requireChanges(dto))));
       return TaskDto.from(await manager.findOneByOrFail(TaskEntity, { id }));
     });
@@ -125,14 +119,24 @@ export class TasksService {
 
   remove(principal: Principal, id: string, ifMatch: IfMatch): Promise<void> {
     return this.dataSource.transaction(async (manager) => {
-      await lockOwnedForWrite(
-        manager,
-        TaskEntity,
-        { id, userId: principal.userId },
-        ifMatch,
-        'Task',
-      );
+      await this.lockForWrite(manager, principal, id, ifMatch);
       await manager.delete(TaskEntity, { id });
     });
+  }
+
+  /** The caller's task, locked for this transaction, after the If-Match check. */
+  private lockForWrite(
+    manager: EntityManager,
+    principal: Principal,
+    id: string,
+    ifMatch: IfMatch,
+  ): Promise<TaskEntity> {
+    return lockOwnedForWrite(
+      manager,
+      TaskEntity,
+      { id, userId: principal.userId },
+      ifMatch,
+      'Task',
+    );
   }
 }
