@@ -1,5 +1,4 @@
 export { buildDataSourceOptions } from './data-source-options';
 export { DatabaseModule } from './database.module';
-export type { DatabaseModuleOptions } from './database.module';
 export * from './entities';
 export { ensureDatabase, runMigrations } from './prepare-database';

@@ -1,9 +1,6 @@
 export { installGracefulShutdown } from './graceful-shutdown';
-export type { ShutdownOptions } from './graceful-shutdown';
 export { HealthModule } from './health.module';
 export { Lifecycle } from './lifecycle';
 export { Probes } from './probes';
-export type { Readiness } from './probes';
 export { RabbitMqHealthIndicator } from './rabbitmq.health';
 export { RedisHealthIndicator } from './redis.health';
-export { withTimeout } from './timeout';

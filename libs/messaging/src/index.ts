@@ -1,2 +1,1 @@
 export { QUEUES, queueName, rmqServerOptions } from './rmq-options';
-export type { QueueName } from './rmq-options';

@@ -1,3 +1,2 @@
-export { PinoLoggerService, createLogger } from './logger';
+export { PinoLoggerService } from './logger';
 export { ObservabilityModule } from './observability.module';
-export { ROOT_LOGGER, RequestTelemetry } from './request-telemetry';

@@ -1,1 +1,1 @@
-export { InjectRedis, REDIS_CLIENT, RedisModule, createRedisClient } from './redis.module';
+export { InjectRedis, RedisModule } from './redis.module';
