@@ -15,13 +15,28 @@ export class AuthGuard extends PassportAuthGuard('jwt') {
     super();
   }
 
+  /**
+   * Whether each handler is @Public(), read from its metadata once: decorators are applied when
+   * the class is defined, so the answer never changes, and reading it costs on every request.
+   */
+  private readonly openHandlers = new WeakMap<object, boolean>();
+
   override canActivate(context: ExecutionContext) {
-    const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (isPublic) return true;
-    return super.canActivate(context);
+    return this.isPublic(context) || super.canActivate(context);
+  }
+
+  private isPublic(context: ExecutionContext): boolean {
+    const handler = context.getHandler();
+    let open = this.openHandlers.get(handler);
+    if (open === undefined) {
+      open =
+        this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, [
+          handler,
+          context.getClass(),
+        ]) === true;
+      this.openHandlers.set(handler, open);
+    }
+    return open;
   }
 
   /**

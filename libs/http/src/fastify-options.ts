@@ -7,8 +7,12 @@ import { etagFor, ifNoneMatchHits } from './etag';
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** Options for the Fastify instance under Nest: limits, request ids, proxy trust. */
-export function fastifyOptions(config: AppConfig): FastifyServerOptions {
+export function fastifyOptions(config: AppConfig): FastifyServerOptions & { skipMiddie: boolean } {
   return {
+    // No Nest middleware (NestModule.configure) here: what runs for every request is a Fastify
+    // hook (applyHttpConventions, RequestTelemetry). Without this, Nest registers
+    // @fastify/middie anyway, and its onRequest hook runs on every request for nothing.
+    skipMiddie: true,
     bodyLimit: BODY_LIMIT_BYTES,
     // X-Forwarded-For is believed only from the proxies TRUST_PROXY names.
     trustProxy: config.trustProxy,

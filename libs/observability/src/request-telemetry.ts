@@ -27,8 +27,15 @@ export const httpMetricProviders = [
   }),
 ];
 
-// Probes and scrapes would drown the access log.
-const QUIET = /^\/(health\/|metrics)/;
+// Probes and scrapes (by route template) would drown the access log.
+const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
+
+/** The labelled children of one `method route status`, and whether its requests are logged. */
+interface Series {
+  requests: Counter.Internal;
+  duration: Histogram.Internal<string>;
+  logged: boolean;
+}
 
 /**
  * One Fastify onResponse hook a request, so 404s, guard refusals and body-parser errors count
@@ -46,34 +53,32 @@ export class RequestTelemetry implements OnModuleInit {
   ) {}
 
   /**
-   * Labelled series by `method route status` (bounded: routes are templates). prom-client would
-   * hash the label set again on every call.
+   * The series met so far, by route template, then method, then status (bounded: routes are
+   * templates), so the hot path builds no key string: prom-client would hash the label set
+   * again on every call.
    */
-  private readonly series = new Map<
-    string,
-    { requests: Counter.Internal; duration: Histogram.Internal<string> }
-  >();
+  private readonly series = new Map<string, Map<string, Map<number, Series>>>();
 
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     fastify.addHook('onResponse', (request, reply, done) => {
       const status = reply.statusCode;
-      const route = request.routeOptions.url ?? 'unmatched';
-      const series = this.seriesFor(request.method, route, status);
+      const series = this.seriesFor(request.method, request.routeOptions.url, status);
+      const elapsed = reply.elapsedTime;
       series.requests.inc();
-      series.duration.observe(reply.elapsedTime / 1000);
-      const path = request.url.split('?', 1)[0] ?? '';
-      if (!QUIET.test(path)) {
+      series.duration.observe(elapsed / 1000);
+      if (series.logged) {
         const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
         if (this.logger.isLevelEnabled(level)) {
+          const query = request.url.indexOf('?');
           // Flat fields: cheaper to serialise than nested objects, on every request.
           this.logger[level](
             {
               reqId: request.id,
               method: request.method,
-              path,
+              path: query === -1 ? request.url : request.url.slice(0, query),
               statusCode: status,
-              responseTime: Math.round(reply.elapsedTime),
+              responseTime: Math.round(elapsed),
             },
             'request completed',
           );
@@ -83,15 +88,20 @@ export class RequestTelemetry implements OnModuleInit {
     });
   }
 
-  private seriesFor(method: string, route: string, status: number) {
-    const key = `${method} ${route} ${status}`;
-    let series = this.series.get(key);
+  private seriesFor(method: string, url: string | undefined, status: number): Series {
+    const route = url ?? 'unmatched';
+    let byMethod = this.series.get(route);
+    if (!byMethod) this.series.set(route, (byMethod = new Map<string, Map<number, Series>>()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map<number, Series>()));
+    let series = byStatus.get(status);
     if (!series) {
       series = {
         requests: this.requests.labels(method, route, String(status)),
         duration: this.duration.labels(method, route, String(status)),
+        logged: !QUIET_ROUTES.has(route),
       };
-      this.series.set(key, series);
+      byStatus.set(status, series);
     }
     return series;
   }
