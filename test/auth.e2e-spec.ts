@@ -6,6 +6,7 @@ import { sign } from 'jsonwebtoken';
 import { createHmac, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { startApi } from './app';
+import { freePort, runBuilt, waitFor } from './processes';
 
 describe('identity: register, login, refresh, me (CONTRACT §3)', () => {
   let app: NestFastifyApplication;
@@ -244,6 +245,40 @@ describe('identity: register, login, refresh, me (CONTRACT §3)', () => {
         expect(reply.status).toBe(401);
         expect(reply.body.code).toBe('UNAUTHENTICATED');
         expect(reply.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
+      });
+
+      // The rotated instance is a separate process: passport's strategies are process-wide, so
+      // two apps in one process would share one verifier.
+      it('after a rotation, a token signed with the previous secret is accepted until it expires', async () => {
+        const port = await freePort();
+        const base = `http://127.0.0.1:${port}`;
+        const rotated = runBuilt('api', {
+          PORT: String(port),
+          JWT_SECRET: 'the next secret, at least 32 characters long',
+          JWT_PREVIOUS_SECRETS: DEVELOPMENT_JWT_SECRET,
+        });
+        const meOn = (token: string) =>
+          fetch(`${base}/v1/users/me`, { headers: { authorization: `Bearer ${token}` } });
+        try {
+          await waitFor(`${base}/health/ready`);
+          expect((await meOn(user.accessToken)).status).toBe(200);
+          expect((await meOn(signed({ ...claims(), exp: now() + 60 }))).status).toBe(200);
+          // A previous secret only verifies, with every other check still made.
+          expect((await meOn(signed({ ...claims(), exp: now() - 60 }))).status).toBe(401);
+          // New tokens carry the new kid, which an instance not yet rotated does not know.
+          const fresh = await fetch(`${base}/v1/auth/login`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ email: user.email, password: user.password }),
+          });
+          expect(fresh.status).toBe(200);
+          const { accessToken } = (await fresh.json()) as { accessToken: string };
+          expect((await meOn(accessToken)).status).toBe(200);
+          expect((await me(accessToken)).status).toBe(401);
+        } finally {
+          rotated.child.kill('SIGTERM');
+          await rotated.exited;
+        }
       });
 
       it('the HMAC really is over header.payload with the secret (sanity check of the matrix)', () => {

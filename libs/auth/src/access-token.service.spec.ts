@@ -18,6 +18,20 @@ describe('AccessTokenService', () => {
     expect(tokens.verify(other.sign(claims))).toBeUndefined();
   });
 
+  it('after a rotation, verifies tokens signed with a previous secret and signs with the new one', () => {
+    const before = new AccessTokenService(parseConfig({ JWT_SECRET: 'a'.repeat(40) }));
+    const after = new AccessTokenService(
+      parseConfig({ JWT_SECRET: 'b'.repeat(40), JWT_PREVIOUS_SECRETS: 'a'.repeat(40) }),
+    );
+    const unrelated = new AccessTokenService(parseConfig({ JWT_SECRET: 'c'.repeat(40) }));
+    expect(after.signingKid).not.toBe(before.signingKid);
+    expect(after.verify(before.sign(claims))).toEqual(claims);
+    expect(after.verify(after.sign(claims))).toEqual(claims);
+    expect(after.verify(unrelated.sign(claims))).toBeUndefined();
+    // Once the previous secret is dropped, its tokens are refused.
+    expect(before.verify(after.sign(claims))).toBeUndefined();
+  });
+
   it('a remembered token still stops working once expired beyond the tolerance', () => {
     jest.useFakeTimers({ now: new Date('2026-11-23T10:00:00Z') });
     const tokens = new AccessTokenService(config);

@@ -25,6 +25,11 @@ interface Verified {
 /** Verified tokens kept; past this the oldest is dropped (a Map iterates in insertion order). */
 const VERIFIED_CACHE_SIZE = 10_000;
 
+/** A key's id names the secret without revealing it: a truncated hash of it. */
+function kidFor(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url').slice(0, 12);
+}
+
 function kidOf(token: string): unknown {
   try {
     const header = token.slice(0, token.indexOf('.'));
@@ -37,7 +42,8 @@ function kidOf(token: string): unknown {
 /**
  * Signs and verifies access tokens (fast-jwt). HS256 only (`alg: none` and every other
  * algorithm are refused), signature, `exp` (required), `nbf`, `iss` and `aud` checked with 30 s of
- * clock tolerance, and the key chosen by `kid`; the claims must be ours (a known role and tier).
+ * clock tolerance, and the key chosen by `kid` among the current secret and the previous ones
+ * (JWT_PREVIOUS_SECRETS); the claims must be ours (a known role and tier).
  *
  * fast-jwt prepares the key once (jsonwebtoken with a string secret costs ~345 µs a call:
  * PERFORMANCE.md). A token seen before is answered from a bounded map of verified tokens, keyed by
@@ -52,9 +58,8 @@ export class AccessTokenService {
   private readonly verified = new Map<string, Verified>();
 
   constructor(@InjectConfig() private readonly config: AppConfig) {
-    const { secret, issuer, audience, accessTtlSeconds } = config.jwt;
-    // The kid names the secret without revealing it: a truncated hash of it.
-    this.signingKid = createHash('sha256').update(secret).digest('base64url').slice(0, 12);
+    const { secret, previousSecrets, issuer, audience, accessTtlSeconds } = config.jwt;
+    this.signingKid = kidFor(secret);
     this.signer = createSigner({
       key: secret,
       algorithm: JWT_ALGORITHM,
@@ -63,15 +68,22 @@ export class AccessTokenService {
       aud: audience,
       expiresIn: accessTtlSeconds * 1000,
     });
-    const verify: Verify = createVerifier({
-      key: secret,
-      algorithms: [JWT_ALGORITHM],
-      allowedIss: issuer,
-      allowedAud: audience,
-      requiredClaims: ['exp', 'sub'],
-      clockTolerance: CLOCK_TOLERANCE_SECONDS * 1000,
-    });
-    this.verifiers = new Map([[this.signingKid, verify]]);
+    // The current secret and those before a rotation, each under its own kid: a token signed
+    // with a previous secret stays valid until it expires; remove the secret after the access
+    // token lifetime has passed.
+    this.verifiers = new Map(
+      [secret, ...previousSecrets].map((key): [string, Verify] => [
+        kidFor(key),
+        createVerifier({
+          key,
+          algorithms: [JWT_ALGORITHM],
+          allowedIss: issuer,
+          allowedAud: audience,
+          requiredClaims: ['exp', 'sub'],
+          clockTolerance: CLOCK_TOLERANCE_SECONDS * 1000,
+        }),
+      ]),
+    );
   }
 
   get ttlSeconds(): number {

@@ -70,6 +70,37 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it('takes previous JWT secrets for verification after a rotation, never echoing them', () => {
+    const old = 'o'.repeat(40);
+    expect(parseConfig({ JWT_PREVIOUS_SECRETS: `${old}, ${strong}` }).jwt.previousSecrets).toEqual([
+      old,
+      strong,
+    ]);
+    expect(parseConfig({}).jwt.previousSecrets).toEqual([]);
+    const text = errorOf({ JWT_PREVIOUS_SECRETS: `${old},short-one` });
+    expect(text).toMatch(/^Invalid configuration: JWT_PREVIOUS_SECRETS: expected secrets of/);
+    expect(text).not.toContain('short-one');
+  });
+
+  it('takes ADMIN_EMAIL and ADMIN_PASSWORD together, never echoing the password', () => {
+    expect(
+      parseConfig({ ADMIN_EMAIL: ' Root@Example.com ', ADMIN_PASSWORD: 'long enough' }).admin,
+    ).toEqual({ email: 'root@example.com', password: 'long enough' });
+    expect(parseConfig({}).admin).toBeUndefined();
+    expect(errorOf({ ADMIN_EMAIL: 'root@example.com' })).toBe(
+      'Invalid configuration: ADMIN_PASSWORD: required with ADMIN_EMAIL',
+    );
+    expect(errorOf({ ADMIN_PASSWORD: 'long enough' })).toBe(
+      'Invalid configuration: ADMIN_EMAIL: required with ADMIN_PASSWORD',
+    );
+    expect(errorOf({ ADMIN_EMAIL: 'nope', ADMIN_PASSWORD: 'long enough' })).toMatch(
+      /^Invalid configuration: ADMIN_EMAIL: expected an email address \(got "nope"\)$/,
+    );
+    const short = errorOf({ ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'hunter2' });
+    expect(short).toMatch(/^Invalid configuration: ADMIN_PASSWORD: expected at least 8/);
+    expect(short).not.toContain('hunter2');
+  });
+
   it('splits replica URLs', () => {
     expect(
       parseConfig({ DATABASE_REPLICA_URLS: 'postgres://r1/db, postgres://r2/db' }).database

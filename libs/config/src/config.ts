@@ -90,12 +90,29 @@ const schema = z.object({
   RABBITMQ_QUEUE_PREFIX: z.string().default('taskhub.'),
   RABBITMQ_PREFETCH: int(1, 10_000).default(20),
   JWT_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  JWT_PREVIOUS_SECRETS: z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().min(32, 'expected secrets of at least 32 characters each')))
+    .default([]),
   JWT_ISSUER: z.string().trim().min(1).default('taskhub'),
   JWT_AUDIENCE: z.string().trim().min(1).default('taskhub-api'),
   JWT_ACCESS_TTL_SECONDS: int(30, 86_400).default(900),
   REFRESH_TOKEN_TTL_SECONDS: int(60, 31_536_000).default(2_592_000),
   TRUST_PROXY: trustProxy.default(false),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  ADMIN_EMAIL: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.email('expected an email address'))
+    .optional(),
+  ADMIN_PASSWORD: z.string().min(8, 'expected at least 8 characters').max(128).optional(),
   SHUTDOWN_DRAIN_DELAY_MS: int(0, 60_000).default(0),
   SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(25_000),
 });
@@ -117,7 +134,10 @@ export interface AppConfig {
   redis: { url: string; keyPrefix: string };
   rabbitmq: { url: string; queuePrefix: string; prefetch: number };
   jwt: {
+    /** Signs new tokens, and verifies them. */
     secret: string;
+    /** Verify tokens signed before a rotation, until they expire; never sign. */
+    previousSecrets: string[];
     /** True when JWT_SECRET was not set and the development secret is in use. */
     usingDevelopmentSecret: boolean;
     issuer: string;
@@ -128,6 +148,8 @@ export interface AppConfig {
   /** false: X-Forwarded-For is ignored. A number: hops to trust. A list: trusted proxy CIDRs. */
   trustProxy: false | number | string[];
   logLevel: LogLevel;
+  /** The administrator ensured at start-up (ADMIN_EMAIL and ADMIN_PASSWORD, both or neither). */
+  admin: { email: string; password: string } | undefined;
   shutdown: { drainDelayMs: number; timeoutMs: number };
 }
 
@@ -156,12 +178,18 @@ export function parseConfig(env: Env): AppConfig {
     const issue = parsed.error.issues[0];
     const name = String(issue?.path[0] ?? 'environment');
     const got = env[name];
-    const shown = name.includes('SECRET') || got === undefined ? '' : ` (got "${got}")`;
+    const shown = /SECRET|PASSWORD/.test(name) || got === undefined ? '' : ` (got "${got}")`;
     throw new ConfigError(`Invalid configuration: ${name}: ${issue?.message ?? 'invalid'}${shown}`);
   }
   const e = parsed.data;
   if (e.NODE_ENV === 'production' && e.JWT_SECRET === undefined) {
     throw new ConfigError('Invalid configuration: JWT_SECRET: required when NODE_ENV=production');
+  }
+  if ((e.ADMIN_EMAIL === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
+    const missing = e.ADMIN_EMAIL === undefined ? 'ADMIN_EMAIL' : 'ADMIN_PASSWORD';
+    throw new ConfigError(
+      `Invalid configuration: ${missing}: required with ${missing === 'ADMIN_EMAIL' ? 'ADMIN_PASSWORD' : 'ADMIN_EMAIL'}`,
+    );
   }
   return {
     env: e.NODE_ENV,
@@ -183,6 +211,7 @@ export function parseConfig(env: Env): AppConfig {
     },
     jwt: {
       secret: e.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
+      previousSecrets: e.JWT_PREVIOUS_SECRETS,
       usingDevelopmentSecret: e.JWT_SECRET === undefined,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
@@ -191,6 +220,10 @@ export function parseConfig(env: Env): AppConfig {
     },
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
+    admin:
+      e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined
+        ? { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD }
+        : undefined,
     shutdown: { drainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS, timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
   };
 }
