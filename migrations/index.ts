@@ -1,8 +1,9 @@
 import { Init1795392000000 } from './1795392000000-init';
+import { ApiKeys1795478400000 } from './1795478400000-api-keys';
 
 /**
  * Every migration, in order. Listed rather than globbed so the compiled apps, the CLI and the
  * tests all run the same set. `npm run migration:generate -- migrations/<name>` writes a new
  * file; add its class here.
  */
-export const MIGRATIONS = [Init1795392000000];
+export const MIGRATIONS = [Init1795392000000, ApiKeys1795478400000];

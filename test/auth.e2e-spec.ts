@@ -1,4 +1,4 @@
-import { AccessTokenService } from '@app/auth';
+import { AccessTokenService, USER_SCOPES } from '@app/auth';
 import { DEVELOPMENT_JWT_SECRET } from '@app/config';
 import { call, registerUser } from '@app/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -299,7 +299,14 @@ describe('identity: register, login, refresh, me (CONTRACT §3)', () => {
         token: user.accessToken,
       });
       expect(reply.status).toBe(200);
-      expect(reply.body).toEqual({ userId: user.id, role: 'user', tier: 'free' });
+      expect(reply.body).toEqual({
+        credential: 'accessToken',
+        userId: user.id,
+        role: 'user',
+        tier: 'free',
+        scopes: [...USER_SCOPES],
+      });
+      expect(reply.body.scopes).not.toContain('admin');
     });
 
     it('a valid token for a deleted user is refused', async () => {

@@ -1,4 +1,5 @@
 import { loadConfig } from '@app/config';
+import { MIGRATIONS } from '@app/migrations';
 import { call, createTask, registerUser } from '@app/testing';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
@@ -31,8 +32,11 @@ describe('database start-up', () => {
         startApi({ DATABASE_URL: databaseUrl(name) }),
       ]);
       try {
-        const migrations = await apps[0].get(DataSource).query('SELECT name FROM migrations');
-        expect(migrations).toEqual([{ name: 'Init1795392000000' }]);
+        const migrations = await apps[0]
+          .get(DataSource)
+          .query('SELECT name FROM migrations ORDER BY id');
+        expect(migrations).toEqual(MIGRATIONS.map((migration) => ({ name: migration.name })));
+        expect(migrations.length).toBeGreaterThan(1);
         const user = await registerUser(apps[1]);
         const task = await createTask(apps[1], user);
         const read = await call(apps[0], {

@@ -6,6 +6,7 @@ import { HttpConventionsModule } from '@app/http';
 import { ObservabilityModule } from '@app/observability';
 import { RedisModule } from '@app/redis';
 import { DynamicModule, Module } from '@nestjs/common';
+import { ApiKeysModule } from './api-keys/api-keys.module';
 import { SignInModule } from './auth/sign-in.module';
 import { CategoriesModule } from './categories/categories.module';
 import { CommonModule } from './common/common.module';
@@ -29,6 +30,7 @@ export class ApiModule {
         CommonModule,
         SignInModule,
         UsersModule,
+        ApiKeysModule,
         CategoriesModule,
         TasksModule,
       ],

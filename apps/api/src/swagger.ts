@@ -1,3 +1,4 @@
+import { API_KEY_SECURITY } from '@app/auth';
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 
@@ -8,11 +9,20 @@ export function setupSwagger(app: INestApplication): void {
     new DocumentBuilder()
       .setTitle('Taskhub API')
       .setDescription(
-        'Tasks and categories for signed-in users. Errors are RFC 9457 problem details ' +
-          '(application/problem+json) with a stable `code` and the `requestId`.',
+        'Tasks and categories for signed-in users and their API keys. Errors are RFC 9457 ' +
+          'problem details (application/problem+json) with a stable `code` and the `requestId`.',
       )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .addApiKey(
+        {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-API-Key',
+          description: "An API key (`thk_...`): only its scopes, over its owner's data.",
+        },
+        API_KEY_SECURITY,
+      )
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });

@@ -1,6 +1,11 @@
 export { AccessTokenService } from './access-token.service';
+export { generateApiKey } from './api-key-format';
+export { ApiKeyUsage } from './api-key-usage';
+export { ApiKeyVerifier } from './api-key-verifier';
 export { AuthModule } from './auth.module';
 export { CurrentPrincipal } from './current-principal.decorator';
 export { hashForUnknownUser, hashPassword, verifyPassword } from './password-hasher';
-export type { Principal } from './principal';
+export type { ApiKeyPrincipal, Principal, UserPrincipal } from './principal';
 export { Public } from './public.decorator';
+export { API_KEY_SECURITY, NoApiKeys, SCOPES, Scopes, USER_SCOPES } from './scopes';
+export type { Scope } from './scopes';

@@ -97,7 +97,7 @@ describe('parseConfig', () => {
       /^Invalid configuration: ADMIN_EMAIL: expected an email address \(got "nope"\)$/,
     );
     const short = errorOf({ ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'hunter2' });
-    expect(short).toMatch(/^Invalid configuration: ADMIN_PASSWORD: expected at least 8/);
+    expect(short).toMatch(/^Invalid configuration: ADMIN_PASSWORD: expected at least 10/);
     expect(short).not.toContain('hunter2');
   });
 

@@ -112,7 +112,7 @@ const schema = z.object({
     .toLowerCase()
     .pipe(z.email('expected an email address'))
     .optional(),
-  ADMIN_PASSWORD: z.string().min(8, 'expected at least 8 characters').max(128).optional(),
+  ADMIN_PASSWORD: z.string().min(10, 'expected at least 10 characters').max(128).optional(),
   SHUTDOWN_DRAIN_DELAY_MS: int(0, 60_000).default(0),
   SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(25_000),
 });

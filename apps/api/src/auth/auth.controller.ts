@@ -1,6 +1,6 @@
-import { CurrentPrincipal, Principal, Public } from '@app/auth';
+import { CurrentPrincipal, Principal, Public, Scopes } from '@app/auth';
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ProblemResponses } from '../common/problem-responses.decorator';
 import { AuthService } from './auth.service';
 import { LoginDto, RefreshDto, RegisterDto, TokenPairDto, WhoAmIDto } from './dto/auth.dto';
@@ -10,13 +10,16 @@ import { LoginDto, RefreshDto, RegisterDto, TokenPairDto, WhoAmIDto } from './dt
 export class AuthController {
   constructor(private readonly auth: AuthService) {}
 
-  /** Who the credential says the caller is, from the token alone: no database round trip. */
+  /**
+   * Who the credential says the caller is, and what it may do: from the token alone, or the
+   * API key's cached verification, with no database round trip.
+   */
   @Get('whoami')
-  @ApiBearerAuth()
+  @Scopes()
   @ApiOkResponse({ type: WhoAmIDto })
   @ProblemResponses(401)
   whoami(@CurrentPrincipal() principal: Principal): WhoAmIDto {
-    return { userId: principal.userId, role: principal.role, tier: principal.tier };
+    return WhoAmIDto.from(principal);
   }
 
   @Public()

@@ -1,7 +1,7 @@
-import { CurrentPrincipal, Principal } from '@app/auth';
+import { CurrentPrincipal, Principal, Scopes } from '@app/auth';
 import { IfMatch } from '@app/http';
 import { Body, Controller, Param, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { created } from '../common/created';
 import type { IdempotencyRequest } from '../common/idempotency.service';
@@ -28,12 +28,12 @@ import { CategoriesService } from './categories.service';
 const id = uuidParam('Category');
 
 @ApiTags('categories')
-@ApiBearerAuth()
-@ProblemResponses(401)
+@ProblemResponses(401, 403)
 @Controller('categories')
 export class CategoriesController {
   constructor(private readonly categories: CategoriesService) {}
 
+  @Scopes('categories:write')
   @CreateRoute(CategoryDto, 409)
   async create(
     @CurrentPrincipal() principal: Principal,
@@ -44,6 +44,7 @@ export class CategoriesController {
     return created(reply, await this.categories.create(principal, dto, idempotency));
   }
 
+  @Scopes('categories:read')
   @ListRoute(CategoryPageDto)
   list(
     @CurrentPrincipal() principal: Principal,
@@ -52,6 +53,7 @@ export class CategoriesController {
     return this.categories.list(principal, query);
   }
 
+  @Scopes('categories:read')
   @ReadRoute(CategoryDto)
   get(
     @CurrentPrincipal() principal: Principal,
@@ -60,6 +62,7 @@ export class CategoriesController {
     return this.categories.get(principal, categoryId);
   }
 
+  @Scopes('categories:write')
   @UpdateRoute(CategoryDto, 409)
   update(
     @CurrentPrincipal() principal: Principal,
@@ -70,6 +73,7 @@ export class CategoriesController {
     return this.categories.update(principal, categoryId, dto, ifMatch);
   }
 
+  @Scopes('categories:write')
   @DeleteRoute('Deleted; its tasks are left without a category.')
   remove(
     @CurrentPrincipal() principal: Principal,

@@ -32,10 +32,15 @@ export interface IdempotentResult<T> {
 export class IdempotencyService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
+  /**
+   * `kept` is what a replay answers, when it must differ from the first response: a secret shown
+   * once (an API key) is left out of it, so it is never stored.
+   */
   async run<T>(
     userId: string,
     request: IdempotencyRequest,
     work: (manager: EntityManager) => Promise<T>,
+    kept: (body: T) => T = (body) => body,
   ): Promise<IdempotentResult<T>> {
     const { key } = request;
     if (key === undefined) {
@@ -79,7 +84,7 @@ export class IdempotencyService {
       await manager.query(
         `UPDATE idempotency_keys SET response_status = 201, response_body = $3
           WHERE user_id = $1 AND key = $2`,
-        [userId, key, JSON.stringify(body)],
+        [userId, key, JSON.stringify(kept(body))],
       );
       return { body, replayed: false };
     });

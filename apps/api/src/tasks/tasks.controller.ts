@@ -1,7 +1,7 @@
-import { CurrentPrincipal, Principal } from '@app/auth';
+import { CurrentPrincipal, Principal, Scopes } from '@app/auth';
 import { IfMatch } from '@app/http';
 import { Body, Controller, Param, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { created } from '../common/created';
 import type { IdempotencyRequest } from '../common/idempotency.service';
@@ -28,12 +28,12 @@ import { TasksService } from './tasks.service';
 const id = uuidParam('Task');
 
 @ApiTags('tasks')
-@ApiBearerAuth()
-@ProblemResponses(401)
+@ProblemResponses(401, 403)
 @Controller('tasks')
 export class TasksController {
   constructor(private readonly tasks: TasksService) {}
 
+  @Scopes('tasks:write')
   @CreateRoute(TaskDto)
   async create(
     @CurrentPrincipal() principal: Principal,
@@ -44,6 +44,7 @@ export class TasksController {
     return created(reply, await this.tasks.create(principal, dto, idempotency));
   }
 
+  @Scopes('tasks:read')
   @ListRoute(TaskPageDto)
   list(
     @CurrentPrincipal() principal: Principal,
@@ -52,11 +53,13 @@ export class TasksController {
     return this.tasks.list(principal, query);
   }
 
+  @Scopes('tasks:read')
   @ReadRoute(TaskDto)
   get(@CurrentPrincipal() principal: Principal, @Param('id', id) taskId: string): Promise<TaskDto> {
     return this.tasks.get(principal, taskId);
   }
 
+  @Scopes('tasks:write')
   @UpdateRoute(TaskDto)
   update(
     @CurrentPrincipal() principal: Principal,
@@ -67,6 +70,7 @@ export class TasksController {
     return this.tasks.update(principal, taskId, dto, ifMatch);
   }
 
+  @Scopes('tasks:write')
   @DeleteRoute()
   remove(
     @CurrentPrincipal() principal: Principal,

@@ -1,18 +1,18 @@
-import { CurrentPrincipal, Principal } from '@app/auth';
+import { CurrentPrincipal, Principal, Scopes } from '@app/auth';
 import { Controller, Get } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ProblemResponses } from '../common/problem-responses.decorator';
 import { UserDto } from './user.dto';
 import { UsersService } from './users.service';
 import { ApiException } from '@app/http';
 
 @ApiTags('users')
-@ApiBearerAuth()
 @Controller('users')
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Get('me')
+  @Scopes()
   @ApiOkResponse({ type: UserDto, description: 'The caller.' })
   @ProblemResponses(401)
   async me(@CurrentPrincipal() principal: Principal): Promise<UserDto> {

@@ -1,10 +1,18 @@
+import { ApiKeyEntity } from './api-key.entity';
 import { CategoryEntity } from './category.entity';
 import { IdempotencyKeyEntity } from './idempotency-key.entity';
 import { RefreshTokenEntity } from './refresh-token.entity';
 import { TaskEntity } from './task.entity';
 import { UserEntity } from './user.entity';
 
-export { CategoryEntity, IdempotencyKeyEntity, RefreshTokenEntity, TaskEntity, UserEntity };
+export {
+  ApiKeyEntity,
+  CategoryEntity,
+  IdempotencyKeyEntity,
+  RefreshTokenEntity,
+  TaskEntity,
+  UserEntity,
+};
 export * from './task.entity';
 export * from './user.entity';
 
@@ -14,4 +22,5 @@ export const ENTITIES = [
   TaskEntity,
   RefreshTokenEntity,
   IdempotencyKeyEntity,
+  ApiKeyEntity,
 ];

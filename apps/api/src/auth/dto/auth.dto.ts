@@ -1,4 +1,5 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { Principal, SCOPES, Scope, USER_SCOPES } from '@app/auth';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEmail, IsString, MaxLength, MinLength } from 'class-validator';
 import { TIERS, Tier, USER_ROLES, UserRole } from '@app/database';
 import { UserDto } from '../../users/user.dto';
@@ -51,8 +52,26 @@ export class TokenPairDto {
   @ApiProperty({ example: 'Bearer' }) tokenType!: 'Bearer';
 }
 
+/** A signed-in user holds every scope over their own data, and `admin` with the admin role. */
+const scopesOf = (role: UserRole): readonly Scope[] => (role === 'admin' ? SCOPES : USER_SCOPES);
+
 export class WhoAmIDto {
+  @ApiProperty({ enum: ['accessToken', 'apiKey'], description: 'What the caller signed in with.' })
+  credential!: 'accessToken' | 'apiKey';
   @ApiProperty({ format: 'uuid' }) userId!: string;
   @ApiProperty({ enum: USER_ROLES }) role!: UserRole;
   @ApiProperty({ enum: TIERS }) tier!: Tier;
+  @ApiPropertyOptional({ format: 'uuid', description: 'With an API key: its id.' })
+  apiKeyId?: string;
+  @ApiProperty({ enum: SCOPES, isArray: true, description: 'What the credential may do.' })
+  scopes!: readonly Scope[];
+
+  static from(principal: Principal): WhoAmIDto {
+    const { userId, role, tier } = principal;
+    if (principal.kind === 'apiKey') {
+      const { apiKeyId, scopes } = principal;
+      return { credential: 'apiKey', userId, role, tier, apiKeyId, scopes };
+    }
+    return { credential: 'accessToken', userId, role, tier, scopes: scopesOf(role) };
+  }
 }

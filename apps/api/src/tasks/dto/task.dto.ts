@@ -6,6 +6,7 @@ import {
   TaskStatus,
 } from '@app/database';
 import { PageQueryDto } from '@app/http';
+import { IsIsoDateTime, toDate } from '../../common/iso-date-time';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
@@ -18,10 +19,7 @@ import {
   IsUUID,
   Length,
   MaxLength,
-  ValidateBy,
   ValidateIf,
-  ValidationOptions,
-  isISO8601,
 } from 'class-validator';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
@@ -35,28 +33,6 @@ const nullable = (_: object, value: unknown) => value !== null;
  * value. `@IsOptional()` would let null through to a NOT NULL column, a 500.
  */
 const Optional = () => ValidateIf((_: object, value: unknown) => value !== undefined);
-
-/**
- * ISO 8601 that JavaScript can also read: isISO8601 alone accepts week and ordinal dates
- * (`2024-W01-1`, `2024-123`), which `new Date()` cannot parse (an Invalid Date, then a 500).
- * Years 1..9999 in UTC: Postgres has no year 0, and a later year would not round-trip through
- * toISOString() in a page cursor.
- */
-function isIsoDateTime(value: unknown): value is string {
-  if (typeof value !== 'string' || !isISO8601(value, { strict: true })) return false;
-  const year = new Date(value).getUTCFullYear();
-  return year >= 1 && year <= 9999;
-}
-const IsIsoDateTime = (options?: ValidationOptions) =>
-  ValidateBy(
-    {
-      name: 'isIsoDateTime',
-      validator: { validate: isIsoDateTime, defaultMessage: () => '$property must be ISO 8601' },
-    },
-    options,
-  );
-/** Query dates: ISO 8601 strings become Dates; anything else stays as is, for @IsDate to refuse. */
-const toDate = ({ value }: { value: unknown }) => (isIsoDateTime(value) ? new Date(value) : value);
 
 export class CreateTaskDto {
   @ApiProperty({ minLength: 1, maxLength: 200, example: 'Write the quarterly report' })

@@ -1,0 +1,24 @@
+import { ValidateBy, ValidationOptions, isISO8601 } from 'class-validator';
+
+/**
+ * ISO 8601 that JavaScript can also read: isISO8601 alone accepts week and ordinal dates
+ * (`2024-W01-1`, `2024-123`), which `new Date()` cannot parse (an Invalid Date, then a 500).
+ * Years 1..9999 in UTC: Postgres has no year 0, and a later year would not round-trip through
+ * toISOString() in a page cursor.
+ */
+export function isIsoDateTime(value: unknown): value is string {
+  if (typeof value !== 'string' || !isISO8601(value, { strict: true })) return false;
+  const year = new Date(value).getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+export const IsIsoDateTime = (options?: ValidationOptions) =>
+  ValidateBy(
+    {
+      name: 'isIsoDateTime',
+      validator: { validate: isIsoDateTime, defaultMessage: () => '$property must be ISO 8601' },
+    },
+    options,
+  );
+/** Query dates: ISO 8601 strings become Dates; anything else stays as is, for @IsDate to refuse. */
+export const toDate = ({ value }: { value: unknown }) =>
+  isIsoDateTime(value) ? new Date(value) : value;
