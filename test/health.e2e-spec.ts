@@ -171,6 +171,10 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
           'GET /v1/categories/{id}',
           'PATCH /v1/categories/{id}',
           'DELETE /v1/categories/{id}',
+          'POST /v1/api-keys',
+          'GET /v1/api-keys',
+          'GET /v1/api-keys/{id}',
+          'DELETE /v1/api-keys/{id}',
         ]),
       );
       for (const { path, method, op } of operations) {

@@ -1,7 +1,7 @@
 export { AccessTokenService } from './access-token.service';
 export { generateApiKey } from './api-key-format';
 export { ApiKeyUsage } from './api-key-usage';
-export { ApiKeyVerifier } from './api-key-verifier';
+export { ApiKeyVerifier, UNSUBSCRIBED_TRUST_MS } from './api-key-verifier';
 export { AuthModule } from './auth.module';
 export { CurrentPrincipal } from './current-principal.decorator';
 export { hashForUnknownUser, hashPassword, verifyPassword } from './password-hasher';

@@ -63,3 +63,28 @@ export const createTask: Create = (app, user, body = {}) =>
 /** A category owned by `user`, created through the API. */
 export const createCategory: Create = (app, user, body = {}) =>
   createThrough(app, user, '/v1/categories', { name: `category ${randomUUID()}` }, body);
+
+/** An API key as created: `key` is the plaintext, shown this once. */
+export interface TestApiKey {
+  id: string;
+  key: string;
+  prefix: string;
+  scopes: string[];
+}
+
+/** An API key of `user`, created through the API; `key` is the plaintext, shown this once. */
+export async function createApiKey(
+  app: NestFastifyApplication,
+  user: TestUser,
+  body: Body = {},
+): Promise<TestApiKey> {
+  const reply = await call<TestApiKey>(app, {
+    method: 'POST',
+    url: '/v1/api-keys',
+    token: user.accessToken,
+    body: { name: `key ${randomUUID()}`, scopes: ['tasks:read'], ...body },
+  });
+  if (reply.status !== 201)
+    throw new Error(`POST /v1/api-keys failed: ${reply.status} ${reply.raw}`);
+  return reply.body;
+}

@@ -14,7 +14,7 @@ export type {
   UserFixture,
   ValidationOptions,
 } from './behaviours';
-export { createCategory, createTask, registerUser } from './factories';
+export { createApiKey, createCategory, createTask, registerUser } from './factories';
 export type { Body, Create, TestUser } from './factories';
 export { call } from './http';
 export { ISO_UTC, STRONG_ETAG, UUID } from './patterns';
