@@ -61,13 +61,15 @@ const BASELINE_MAX_SPREAD = 0.15;
  *   name      shown in the table; budgets refer to it
  *   target    'baseline' (the bare Fastify server, bench/baseline.js) or 'api'
  *   method    HTTP method
- *   path      a string, or (ctx) => string; ctx has taskId, token, userId
+ *   path      a string, or (ctx) => string; ctx has taskId, token, apiKey, userId
  *   auth      true: sends "Authorization: Bearer <the seeded user's token>"
  *   headers   extra request headers: an object, or (ctx) => object
  *   body      request body (a string), or (ctx) => string
  *   lua       optional: a wrk script of your own instead of bench/request.lua, with
  *   luaArgs   (ctx) => string[], passed after `--`
- *   budget    optional: { label, minRatio, maxP99Ms }; minRatio is req/s relative to the baseline
+ *   budget    optional: { label, minRatio, maxP99Ms } (minRatio: req/s relative to the baseline),
+ *             or { label, relativeTo, minRatio, maxP99DeltaMs }: req/s relative to the scenario
+ *             named `relativeTo`, and p99 at most maxP99DeltaMs above its p99
  *   about     one line for RESULTS.md: what the scenario exercises
  */
 const SCENARIOS = [
@@ -95,6 +97,22 @@ const SCENARIOS = [
     auth: true,
     budget: { label: 'GET /v1/tasks/:id (JWT, uncached)', minRatio: 0.12, maxP99Ms: 25 },
     about: 'JWT check, one row by primary key and owner from Postgres, ETag',
+  },
+  {
+    name: 'GET /v1/tasks/:id (API key)',
+    target: 'api',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    headers: (ctx) => ({ 'x-api-key': ctx.apiKey }),
+    budget: {
+      label: 'API-key read, warm verification cache, vs the same read with a JWT',
+      relativeTo: 'GET /v1/tasks/:id',
+      minRatio: 0.9,
+      maxP99DeltaMs: 1,
+    },
+    about:
+      'the same read with `X-API-Key` (scopes tasks:read, tasks:write): checksum, SHA-256, ' +
+      'cached verification, scope check',
   },
   {
     name: 'GET /v1/tasks?limit=20',
@@ -355,7 +373,10 @@ async function startApi(port) {
   return child;
 }
 
-/** One user through the api, 1 000 varied tasks by SQL; returns the user, token and a task id. */
+/**
+ * One user through the api, with an API key, and 1 000 varied tasks by SQL; returns the user, the
+ * access token, the key and a task id.
+ */
 async function seed(apiUrl) {
   log(`seeding: one user, ${SEED_TASKS} tasks...`);
   const email = `bench-${Date.now()}@example.com`;
@@ -371,6 +392,15 @@ async function seed(apiUrl) {
   }
   const { accessToken: token, user } = JSON.parse(registered.text);
   if (!token || !user?.id) throw new BenchError(`unexpected register answer: ${registered.text}`);
+  const created = await request(`${apiUrl}/v1/api-keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ name: 'bench', scopes: ['tasks:read', 'tasks:write'] }),
+  });
+  if (created.status !== 201) {
+    throw new BenchError(`POST /v1/api-keys answered ${created.status}: ${created.text}`);
+  }
+  const { key: apiKey } = JSON.parse(created.text);
 
   const taskId = await withPg(DATABASE_URL, async (pg) => {
     await pg.query(
@@ -408,7 +438,7 @@ async function seed(apiUrl) {
     );
     return picked.rows[0].id;
   });
-  return { token, userId: user.id, taskId };
+  return { token, apiKey, userId: user.id, taskId };
 }
 
 /** The database's clock once the seed is in: every row created by the scenarios is newer. */
@@ -692,21 +722,35 @@ function verdicts(summaries, base) {
   return summaries
     .filter((s) => s.scenario.budget)
     .map((s) => {
-      const { label, minRatio, maxP99Ms } = s.scenario.budget;
+      const { label, minRatio, maxP99Ms, relativeTo, maxP99DeltaMs } = s.scenario.budget;
+      const reference = relativeTo && summaries.find((other) => other.scenario.name === relativeTo);
+      const against = relativeTo ? reference?.rps : base;
       const checks = [];
-      let pass = s.ok && s.rps !== undefined && base !== undefined;
+      let pass = s.ok && s.rps !== undefined && against !== undefined;
       if (!s.ok) checks.push('scenario failed');
-      if (base === undefined) checks.push('no baseline');
-      if (minRatio !== undefined && s.rps !== undefined && base !== undefined) {
-        const ratio = s.rps / base;
+      if (against === undefined) checks.push(`no ${relativeTo ?? 'baseline'} figure`);
+      const of = relativeTo ? ` to ${relativeTo}` : '';
+      if (minRatio !== undefined && s.rps !== undefined && against !== undefined) {
+        const ratio = s.rps / against;
         const ok = ratio >= minRatio;
         pass &&= ok;
-        checks.push(`ratio of medians ${ratio.toFixed(3)} ${ok ? '>=' : '<'} ${minRatio}`);
+        checks.push(`ratio of medians${of} ${ratio.toFixed(3)} ${ok ? '>=' : '<'} ${minRatio}`);
       }
       if (maxP99Ms !== undefined && s.p99Ms !== undefined) {
         const ok = s.p99Ms <= maxP99Ms;
         pass &&= ok;
         checks.push(`median p99 ${s.p99Ms.toFixed(2)} ms ${ok ? '<=' : '>'} ${maxP99Ms} ms`);
+      }
+      if (maxP99DeltaMs !== undefined && s.p99Ms !== undefined) {
+        const delta = reference?.p99Ms === undefined ? undefined : s.p99Ms - reference.p99Ms;
+        const ok = delta !== undefined && delta <= maxP99DeltaMs;
+        pass &&= ok;
+        checks.push(
+          delta === undefined
+            ? `no p99 of ${relativeTo}`
+            : `median p99 ${delta >= 0 ? '+' : ''}${delta.toFixed(2)} ms over ${relativeTo} ` +
+                `${ok ? '<=' : '>'} ${maxP99DeltaMs} ms`,
+        );
       }
       return { label: label ?? s.scenario.name, pass, detail: checks.join(', ') };
     });
@@ -781,14 +825,16 @@ ${markdownTable(ROUND_COLUMNS, roundRows(results))}
   file), a random 48-character \`JWT_SECRET\`, on a fresh database \`${DATABASE}\` (dropped after
   the run), with Redis and RabbitMQ running locally.
 - Postgres, Redis and RabbitMQ are not pinned: they share the two cores with the server and wrk.
-- Data: one user registered through \`POST /v1/auth/register\`, ${SEED_TASKS} tasks inserted by SQL
-  (varied status, priority, due date, tags, description); \`GET /v1/tasks/:id\` reads a task from
-  the middle of them. Every request carries the user's access token.
+- Data: one user registered through \`POST /v1/auth/register\`, with one API key made through
+  \`POST /v1/api-keys\`, and ${SEED_TASKS} tasks inserted by SQL (varied status, priority, due date,
+  tags, description); \`GET /v1/tasks/:id\` reads a task from the middle of them. Every request
+  carries the user's access token, except the API-key scenario's, which carry the key instead.
 - Before each measurement, one request checks the scenario answers 2xx; a scenario with any
   non-2xx response under load, in any round, counts as failed.
 - The table shows, per scenario, the medians over the rounds of req/s, p50 and p99 (each taken on
   its own), and the lowest and highest req/s and p99 of the rounds. Ratios are the median req/s
-  over the baseline's median req/s, and the budgets are judged on the medians (ratio and p99).
+  over the baseline's median req/s, and the budgets are judged on the medians (ratio and p99); a
+  budget relative to another scenario (the API-key read) compares the two scenarios' medians.
   When the baseline's rounds differ by more than ${BASELINE_MAX_SPREAD * 100}% (lowest to highest), the run is
   flagged as noisy.
 

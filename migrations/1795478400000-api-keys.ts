@@ -1,7 +1,9 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * API keys. Only the SHA-256 of a key is kept (its plaintext is shown once, at creation), with a
+ * API keys, and the index of the admins' list of users.
+ *
+ * Only the SHA-256 of a key is kept (its plaintext is shown once, at creation), with a
  * display prefix. Revoked keys stay, for the record, but leave the owner's list.
  *
  * Against the seed design: the hash is bytea(32), not hex text; `scopes` can only hold known
@@ -40,9 +42,12 @@ export class ApiKeys1795478400000 implements MigrationInterface {
       `CREATE INDEX api_keys_user_created_idx ON api_keys (user_id, created_at, id)
         WHERE revoked_at IS NULL`,
     );
+    // GET /v1/admin/users pages through every user by (created_at, id).
+    await q.query(`CREATE INDEX users_created_idx ON users (created_at, id)`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`DROP INDEX users_created_idx`);
     await q.query(`DROP TABLE api_keys`);
   }
 }

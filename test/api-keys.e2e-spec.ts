@@ -115,6 +115,17 @@ describe('API keys', () => {
       expect(await keysOf(owner)).toBe(before);
     });
 
+    it('null expiresAt and tier mean "never" and "the owner\'s", for anyone', async () => {
+      const reply = await create(owner, {
+        name: 'explicit nulls',
+        scopes: ['tasks:read'],
+        expiresAt: null,
+        tier: null,
+      });
+      expect(reply.status).toBe(201);
+      expect(reply.body).toMatchObject({ expiresAt: null, tier: null });
+    });
+
     it('only an administrator may set a tier or the admin scope (403, nothing created)', async () => {
       const before = await keysOf(owner);
       expectProblem(await create(owner, { name: 'k', scopes: ['admin'] }), 403, 'FORBIDDEN');

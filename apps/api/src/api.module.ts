@@ -6,6 +6,7 @@ import { HttpConventionsModule } from '@app/http';
 import { ObservabilityModule } from '@app/observability';
 import { RedisModule } from '@app/redis';
 import { DynamicModule, Module } from '@nestjs/common';
+import { AdminModule } from './admin/admin.module';
 import { ApiKeysModule } from './api-keys/api-keys.module';
 import { SignInModule } from './auth/sign-in.module';
 import { CategoriesModule } from './categories/categories.module';
@@ -33,6 +34,7 @@ export class ApiModule {
         ApiKeysModule,
         CategoriesModule,
         TasksModule,
+        AdminModule,
       ],
       controllers: [HealthController],
       providers: [RedisHealthIndicator, RabbitMqHealthIndicator],

@@ -4,6 +4,7 @@ export { ApiKeyUsage } from './api-key-usage';
 export { ApiKeyVerifier, UNSUBSCRIBED_TRUST_MS } from './api-key-verifier';
 export { AuthModule } from './auth.module';
 export { CurrentPrincipal } from './current-principal.decorator';
+export { ensureAdmin } from './ensure-admin';
 export { hashForUnknownUser, hashPassword, verifyPassword } from './password-hasher';
 export type { ApiKeyPrincipal, Principal, UserPrincipal } from './principal';
 export { Public } from './public.decorator';

@@ -41,7 +41,8 @@ export class ApiKeysService {
     dto: CreateApiKeyDto,
     idempotency: IdempotencyRequest,
   ): Promise<IdempotentResult<CreatedApiKeyDto>> {
-    const expiresAt = dto.expiresAt === undefined ? null : new Date(dto.expiresAt);
+    const expiresAt = dto.expiresAt == null ? null : new Date(dto.expiresAt);
+    const tier = dto.tier ?? null;
     if (expiresAt !== null && expiresAt.getTime() <= Date.now()) {
       throw new ApiException('VALIDATION_FAILED', 'expiresAt must be in the future.', [
         { field: 'expiresAt', message: 'must be in the future' },
@@ -51,7 +52,7 @@ export class ApiKeysService {
       principal.userId,
       idempotency,
       async (manager): Promise<CreatedApiKeyDto> => {
-        if (dto.tier !== undefined || dto.scopes.includes('admin')) {
+        if (tier !== null || dto.scopes.includes('admin')) {
           // The role as stored now, under a share lock: not as an access token remembers it.
           const owner = await manager.findOne(UserEntity, {
             where: { id: principal.userId },
@@ -60,7 +61,7 @@ export class ApiKeysService {
           if (owner?.role !== 'admin') {
             throw new ApiException(
               'FORBIDDEN',
-              dto.tier !== undefined
+              tier !== null
                 ? "Only an administrator can set a key's tier."
                 : 'Only an administrator can give a key the admin scope.',
             );
@@ -74,7 +75,7 @@ export class ApiKeysService {
             prefix,
             keyHash: hash,
             scopes: dto.scopes,
-            tier: dto.tier ?? null,
+            tier,
             expiresAt,
           }),
         );

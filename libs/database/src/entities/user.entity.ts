@@ -12,6 +12,8 @@ export type UserRole = (typeof USER_ROLES)[number];
 /** Tiers a user or API key can hold; `anonymous` is for callers with no identity. */
 export const TIERS = ['anonymous', 'free', 'pro', 'enterprise'] as const;
 export type Tier = (typeof TIERS)[number];
+/** Tiers a user or a key can be given: `anonymous` is only for callers with no identity. */
+export const ASSIGNABLE_TIERS = TIERS.filter((tier) => tier !== 'anonymous');
 
 @Entity({ name: 'users' })
 export class UserEntity {

@@ -1,9 +1,9 @@
 import { SCOPES, Scope } from '@app/auth';
-import { ApiKeyEntity, TIERS, Tier } from '@app/database';
+import { ASSIGNABLE_TIERS, ApiKeyEntity, TIERS, Tier } from '@app/database';
 import { PageQueryDto } from '@app/http';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIsoDateTime } from '../../common/iso-date-time';
+import { IsIsoDateTime } from '../../common/validators';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -14,9 +14,6 @@ import {
   IsString,
   Length,
 } from 'class-validator';
-
-/** Tiers a key can be given: every tier but `anonymous`, which is for callers with no identity. */
-export const KEY_TIERS = TIERS.filter((tier) => tier !== 'anonymous');
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -35,18 +32,24 @@ export class CreateApiKeyDto {
   @IsIn(SCOPES, { each: true })
   scopes!: Scope[];
 
-  @ApiPropertyOptional({ format: 'date-time', description: 'In the future. None: never expires.' })
-  @IsOptional()
-  @IsIsoDateTime({ message: 'expiresAt must be an ISO 8601 date-time' })
-  expiresAt?: string;
-
   @ApiPropertyOptional({
-    enum: KEY_TIERS,
-    description: "Administrators only. None: the key has its owner's tier.",
+    format: 'date-time',
+    nullable: true,
+    type: String,
+    description: 'In the future. Absent or null: never expires.',
   })
   @IsOptional()
-  @IsIn(KEY_TIERS)
-  tier?: Tier;
+  @IsIsoDateTime({ message: 'expiresAt must be an ISO 8601 date-time' })
+  expiresAt?: string | null;
+
+  @ApiPropertyOptional({
+    enum: ASSIGNABLE_TIERS,
+    nullable: true,
+    description: "Administrators only. Absent or null: the key has its owner's tier.",
+  })
+  @IsOptional()
+  @IsIn(ASSIGNABLE_TIERS)
+  tier?: Tier | null;
 }
 
 export class ListApiKeysQueryDto extends PageQueryDto {}

@@ -6,7 +6,7 @@ import {
   TaskStatus,
 } from '@app/database';
 import { PageQueryDto } from '@app/http';
-import { IsIsoDateTime, toDate } from '../../common/iso-date-time';
+import { IsIsoDateTime, Optional, toDate } from '../../common/validators';
 import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
@@ -28,11 +28,6 @@ const uniqueTrimmed = ({ value }: { value: unknown }) =>
     ? [...new Set((value as unknown[]).map((tag) => (typeof tag === 'string' ? tag.trim() : tag)))]
     : value;
 const nullable = (_: object, value: unknown) => value !== null;
-/**
- * Optional, but not nullable: absent is fine, null is validated (and refused) like any other
- * value. `@IsOptional()` would let null through to a NOT NULL column, a 500.
- */
-const Optional = () => ValidateIf((_: object, value: unknown) => value !== undefined);
 
 export class CreateTaskDto {
   @ApiProperty({ minLength: 1, maxLength: 200, example: 'Write the quarterly report' })

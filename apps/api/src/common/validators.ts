@@ -1,4 +1,10 @@
-import { ValidateBy, ValidationOptions, isISO8601 } from 'class-validator';
+import { ValidateBy, ValidateIf, ValidationOptions, isISO8601 } from 'class-validator';
+
+/**
+ * Optional, but not nullable: absent is fine, null is validated (and refused) like any other
+ * value. `@IsOptional()` would let null through to a NOT NULL column, a 500.
+ */
+export const Optional = () => ValidateIf((_: object, value: unknown) => value !== undefined);
 
 /**
  * ISO 8601 that JavaScript can also read: isISO8601 alone accepts week and ordinal dates
