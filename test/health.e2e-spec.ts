@@ -175,6 +175,8 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
           'GET /v1/api-keys',
           'GET /v1/api-keys/{id}',
           'DELETE /v1/api-keys/{id}',
+          'GET /v1/admin/users',
+          'PATCH /v1/admin/users/{id}',
         ]),
       );
       for (const { path, method, op } of operations) {
