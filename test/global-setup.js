@@ -21,5 +21,8 @@ module.exports = async function globalSetup() {
   process.env.RABBITMQ_QUEUE_PREFIX = `taskhub-test.${runId}.`;
   process.env.NODE_ENV = 'test';
   process.env.LOG_LEVEL = process.env.LOG_LEVEL || 'silent';
+  // Every spec's requests come from 127.0.0.1 and share this run's Redis: with the limiter on,
+  // the specs would throttle one another. The rate-limit specs turn it on for their own apps.
+  process.env.RATE_LIMIT_ENABLED = 'false';
   process.env.TASKHUB_TEST_RUN = JSON.stringify({ runId, database: name, admin: base.toString() });
 };

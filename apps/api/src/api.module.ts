@@ -4,6 +4,7 @@ import { DatabaseModule } from '@app/database';
 import { HealthModule, RabbitMqHealthIndicator, RedisHealthIndicator } from '@app/health';
 import { HttpConventionsModule } from '@app/http';
 import { ObservabilityModule } from '@app/observability';
+import { RateLimitModule } from '@app/rate-limit';
 import { RedisModule } from '@app/redis';
 import { DynamicModule, Module } from '@nestjs/common';
 import { AdminModule } from './admin/admin.module';
@@ -28,6 +29,8 @@ export class ApiModule {
         HealthModule,
         HttpConventionsModule,
         AuthModule,
+        // After AuthModule: its guard runs first, so the limiter knows the caller.
+        RateLimitModule.forRoot(config),
         CommonModule,
         SignInModule,
         UsersModule,

@@ -101,6 +101,16 @@ describe('parseConfig', () => {
     expect(short).not.toContain('hunter2');
   });
 
+  it('reads RATE_LIMIT_ENABLED as a boolean, on by default', () => {
+    expect(parseConfig({}).rateLimit.enabled).toBe(true);
+    expect(parseConfig({ RATE_LIMIT_ENABLED: 'false' }).rateLimit.enabled).toBe(false);
+    expect(parseConfig({ RATE_LIMIT_ENABLED: '0' }).rateLimit.enabled).toBe(false);
+    expect(parseConfig({ RATE_LIMIT_ENABLED: 'TRUE' }).rateLimit.enabled).toBe(true);
+    expect(errorOf({ RATE_LIMIT_ENABLED: 'maybe' })).toMatch(
+      /^Invalid configuration: RATE_LIMIT_ENABLED: expected true or false/,
+    );
+  });
+
   it('splits replica URLs', () => {
     expect(
       parseConfig({ DATABASE_REPLICA_URLS: 'postgres://r1/db, postgres://r2/db' }).database

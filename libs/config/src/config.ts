@@ -14,6 +14,13 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().min(min, `expected at least ${min}`).max(max, `expected at most ${max}`));
 
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((value) => ['true', 'false', '1', '0'].includes(value), 'expected true or false')
+  .transform((value) => value === 'true' || value === '1');
+
 const url = (protocols: string[]) =>
   z
     .string()
@@ -105,6 +112,7 @@ const schema = z.object({
   JWT_ACCESS_TTL_SECONDS: int(30, 86_400).default(900),
   REFRESH_TOKEN_TTL_SECONDS: int(60, 31_536_000).default(2_592_000),
   TRUST_PROXY: trustProxy.default(false),
+  RATE_LIMIT_ENABLED: bool.default(true),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   ADMIN_EMAIL: z
     .string()
@@ -147,6 +155,8 @@ export interface AppConfig {
   };
   /** false: X-Forwarded-For is ignored. A number: hops to trust. A list: trusted proxy CIDRs. */
   trustProxy: false | number | string[];
+  /** Off only to measure what the limiter costs, or in an emergency. */
+  rateLimit: { enabled: boolean };
   logLevel: LogLevel;
   /** The administrator ensured at start-up (ADMIN_EMAIL and ADMIN_PASSWORD, both or neither). */
   admin: { email: string; password: string } | undefined;
@@ -219,6 +229,7 @@ export function parseConfig(env: Env): AppConfig {
       refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
     },
     trustProxy: e.TRUST_PROXY,
+    rateLimit: { enabled: e.RATE_LIMIT_ENABLED },
     logLevel: e.LOG_LEVEL,
     admin:
       e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined

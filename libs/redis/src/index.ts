@@ -1,1 +1,1 @@
-export { InjectRedis, RedisModule } from './redis.module';
+export { InjectRedis, RedisModule, createRedisClient } from './redis.module';

@@ -1,6 +1,6 @@
 import { AppConfig, APP_CONFIG } from '@app/config';
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
+import Redis, { RedisOptions } from 'ioredis';
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
 export const InjectRedis = (): ParameterDecorator => Inject(REDIS_CLIENT);
@@ -10,7 +10,7 @@ export const InjectRedis = (): ParameterDecorator => Inject(REDIS_CLIENT);
  * queueing (no offline queue) and give up after a timeout, so Redis trouble never stalls a
  * request: callers decide their fallback.
  */
-export function createRedisClient(config: AppConfig): Redis {
+export function createRedisClient(config: AppConfig, overrides: RedisOptions = {}): Redis {
   return new Redis(config.redis.url, {
     keyPrefix: config.redis.keyPrefix,
     enableOfflineQueue: false,
@@ -21,6 +21,7 @@ export function createRedisClient(config: AppConfig): Redis {
     // Reconnect forever, backing off to 2 s between attempts.
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
     lazyConnect: false,
+    ...overrides,
   });
 }
 

@@ -1,13 +1,15 @@
 import { Public } from '@app/auth';
 import { Probes, RabbitMqHealthIndicator, RedisHealthIndicator } from '@app/health';
 import { Controller, Get, Res } from '@nestjs/common';
+import { SkipThrottle } from '@nestjs/throttler';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 
-/** Kubernetes probes. Outside /v1, public, and left out of the access log. */
+/** Kubernetes probes. Outside /v1, public, never rate limited, and left out of the access log. */
 @ApiTags('health')
 @Public()
+@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(
