@@ -35,6 +35,7 @@ const DATABASE = 'taskhub_bench';
 const DATABASE_URL = `postgres://postgres@localhost:5432/${DATABASE}`;
 const API_PORT = 3990;
 const BASELINE_PORT = 3991;
+const UNLIMITED_PORT = 3992;
 const SEED_TASKS = 1000;
 
 const SERVER_CPU = '0';
@@ -59,7 +60,9 @@ const BASELINE_MAX_SPREAD = 0.15;
  * vacuumed), so every round starts from the seeded data.
  *
  *   name      shown in the table; budgets refer to it
- *   target    'baseline' (the bare Fastify server, bench/baseline.js) or 'api'
+ *   target    'baseline' (the bare Fastify server, bench/baseline.js), 'api' (the api as
+ *             deployed: rate limiting on) or 'api-unlimited' (the same build with
+ *             RATE_LIMIT_ENABLED=false, to measure what the limiter costs)
  *   method    HTTP method
  *   path      a string, or (ctx) => string; ctx has taskId, token, apiKey, userId
  *   auth      true: sends "Authorization: Bearer <the seeded user's token>"
@@ -67,7 +70,8 @@ const BASELINE_MAX_SPREAD = 0.15;
  *   body      request body (a string), or (ctx) => string
  *   lua       optional: a wrk script of your own instead of bench/request.lua, with
  *   luaArgs   (ctx) => string[], passed after `--`
- *   budget    optional: { label, minRatio, maxP99Ms } (minRatio: req/s relative to the baseline),
+ *   budget    optional, one or a list: { label, minRatio, maxP99Ms } (minRatio: req/s relative to
+ *             the baseline),
  *             or { label, relativeTo, minRatio, maxVerificationP99DeltaMs }: req/s relative to the
  *             scenario named `relativeTo`, and an API key's verification p99 at most this much
  *             above an access token's (bench/verification-cost.js, call by call)
@@ -87,8 +91,25 @@ const SCENARIOS = [
     method: 'GET',
     path: '/v1/auth/whoami',
     auth: true,
-    budget: { label: 'trivial authenticated route (whoami)', minRatio: 0.5 },
-    about: 'JWT check and a constant-size answer, no database',
+    budget: [
+      { label: 'trivial authenticated route (whoami)', minRatio: 0.5 },
+      {
+        label: 'authenticated read without database, rate limiter on vs off',
+        relativeTo: 'GET /v1/auth/whoami (limiter off)',
+        minRatio: 0.8,
+      },
+    ],
+    about:
+      'JWT check, one rate-limit decision in Redis, and a constant-size answer, no database ' +
+      '(until the cache issue, the stand-in for a cached read)',
+  },
+  {
+    name: 'GET /v1/auth/whoami (limiter off)',
+    target: 'api-unlimited',
+    method: 'GET',
+    path: '/v1/auth/whoami',
+    auth: true,
+    about: 'the same on the api started with RATE_LIMIT_ENABLED=false',
   },
   {
     name: 'GET /v1/tasks/:id',
@@ -96,8 +117,23 @@ const SCENARIOS = [
     method: 'GET',
     path: (ctx) => `/v1/tasks/${ctx.taskId}`,
     auth: true,
-    budget: { label: 'GET /v1/tasks/:id (JWT, uncached)', minRatio: 0.12, maxP99Ms: 25 },
-    about: 'JWT check, one row by primary key and owner from Postgres, ETag',
+    budget: [
+      { label: 'GET /v1/tasks/:id (JWT, uncached)', minRatio: 0.12, maxP99Ms: 25 },
+      {
+        label: 'GET /v1/tasks/:id, rate limiter on vs off',
+        relativeTo: 'GET /v1/tasks/:id (limiter off)',
+        minRatio: 0.8,
+      },
+    ],
+    about: 'JWT check, rate limit, one row by primary key and owner from Postgres, ETag',
+  },
+  {
+    name: 'GET /v1/tasks/:id (limiter off)',
+    target: 'api-unlimited',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    auth: true,
+    about: 'the same on the api started with RATE_LIMIT_ENABLED=false',
   },
   {
     name: 'GET /v1/tasks/:id (API key)',
@@ -367,10 +403,12 @@ const API_ENV = {
   LOG_LEVEL: 'info',
 };
 
-async function startApi(port) {
-  log(`starting the api on :${port}, pinned to core ${SERVER_CPU} (production, log level info)...`);
-  const env = { ...API_ENV, PORT: String(port) };
-  const logFile = path.join(RUN_DIR, 'api.log');
+async function startApi(port, extraEnv = {}, name = 'api') {
+  log(
+    `starting the ${name} on :${port}, pinned to core ${SERVER_CPU} (production, log level info)...`,
+  );
+  const env = { ...API_ENV, ...extraEnv, PORT: String(port) };
+  const logFile = path.join(RUN_DIR, `${name}.log`);
   const child = startPinned(SERVER_CPU, ['node', ...NODE_RUNTIME_FLAGS, API_ENTRY], env, logFile);
   await waitFor200(`http://127.0.0.1:${port}/health/ready`, child, logFile, 'the api');
   return child;
@@ -403,7 +441,7 @@ async function seed(apiUrl) {
   if (created.status !== 201) {
     throw new BenchError(`POST /v1/api-keys answered ${created.status}: ${created.text}`);
   }
-  const { key: apiKey } = JSON.parse(created.text);
+  const { key: apiKey, id: apiKeyId } = JSON.parse(created.text);
 
   const taskId = await withPg(DATABASE_URL, async (pg) => {
     await pg.query(
@@ -435,6 +473,13 @@ async function seed(apiUrl) {
       [user.id, SEED_TASKS],
     );
     await pg.query('ANALYZE tasks');
+    // The load is one client far over any tier's limit: an administrator's override lifts it, so
+    // every request still takes its rate-limit decision, and is admitted.
+    await pg.query(
+      `INSERT INTO rate_limit_configs (identifier, requests_per_minute, reason)
+       VALUES ($1, 1000000000, 'npm run bench'), ($2, 1000000000, 'npm run bench')`,
+      [`user:${user.id}`, `key:${apiKeyId}`],
+    );
     const picked = await pg.query(
       'SELECT id FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id OFFSET $2 LIMIT 1',
       [user.id, Math.floor(SEED_TASKS / 2)],
@@ -746,10 +791,9 @@ function markdownTable(columns, tableRows) {
 /** One verdict per budget, on the medians: PASS only if every round ran and every limit holds. */
 function verdicts(summaries, base, verification) {
   return summaries
-    .filter((s) => s.scenario.budget)
-    .map((s) => {
-      const { label, minRatio, maxP99Ms, relativeTo, maxVerificationP99DeltaMs } =
-        s.scenario.budget;
+    .flatMap((s) => [s.scenario.budget ?? []].flat().map((budget) => ({ s, budget })))
+    .map(({ s, budget }) => {
+      const { label, minRatio, maxP99Ms, relativeTo, maxVerificationP99DeltaMs } = budget;
       const reference = relativeTo && summaries.find((other) => other.scenario.name === relativeTo);
       const against = relativeTo ? reference?.rps : base;
       const checks = [];
@@ -879,6 +923,10 @@ ${markdownTable(ROUND_COLUMNS, roundRows(results))}
   with \`NODE_ENV=production\`, \`LOG_LEVEL=info\` (one access-log line per request, written to a
   file), a random 48-character \`JWT_SECRET\`, on a fresh database \`${DATABASE}\` (dropped after
   the run), with Redis and RabbitMQ running locally.
+- A second api from the same build, with \`RATE_LIMIT_ENABLED=false\`, on the same core (idle while the
+  others are loaded), serves the "(limiter off)" scenarios: the limiter's cost is the ratio of the
+  two. The seeded user and key have an override of 10⁹ requests a minute, so every request takes
+  its rate-limit decision in Redis and is admitted.
 - Postgres, Redis and RabbitMQ are not pinned: they share the two cores with the server and wrk.
 - Data: one user registered through \`POST /v1/auth/register\`, with one API key made through
   \`POST /v1/api-keys\`, and ${SEED_TASKS} tasks inserted by SQL (varied status, priority, due date,
@@ -909,12 +957,12 @@ ${scenarioLines.join('\n')}
 // ---------------------------------------------------------------------------------------------
 // Main
 
-const state = { api: null, baseline: null, databaseCreated: false };
+const state = { api: null, unlimited: null, baseline: null, databaseCreated: false };
 let cleaning = null;
 
 function cleanup() {
   cleaning ??= (async () => {
-    await Promise.all([stop(state.baseline), stop(state.api)]);
+    await Promise.all([stop(state.baseline), stop(state.api), stop(state.unlimited)]);
     await Promise.all([...children].map((child) => stop(child, 3000)));
     if (state.databaseCreated) {
       try {
@@ -968,10 +1016,14 @@ async function main() {
 
   const apiPort = await freePort(API_PORT);
   const baselinePort = await freePort(BASELINE_PORT, [apiPort]);
+  const unlimitedPort = await freePort(UNLIMITED_PORT, [apiPort, baselinePort]);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const baselineUrl = `http://127.0.0.1:${baselinePort}`;
+  const unlimitedUrl = `http://127.0.0.1:${unlimitedPort}`;
 
   state.api = await startApi(apiPort);
+  // The same build without the limiter, idle while the others are loaded.
+  state.unlimited = await startApi(unlimitedPort, { RATE_LIMIT_ENABLED: 'false' }, 'api-unlimited');
   const ctx = await seed(apiUrl);
   const mark = await seedMark();
 
@@ -1010,15 +1062,18 @@ async function main() {
   const results = [];
   const baselineScenarios = SCENARIOS.filter((s) => s.target === 'baseline');
   const apiScenarios = SCENARIOS.filter((s) => s.target === 'api');
+  const unlimitedScenarios = SCENARIOS.filter((s) => s.target === 'api-unlimited');
   for (let round = 1; round <= rounds; round += 1) {
     const warmupSeconds = round === 1 ? WARMUP_SECONDS : LATER_WARMUP_SECONDS;
     log(`round ${round} of ${rounds}: the baseline (api idle), then the api (baseline idle)`);
     await runScenarios(baselineScenarios, ctx, baselineUrl, results, round, warmupSeconds);
     await runScenarios(apiScenarios, ctx, apiUrl, results, round, warmupSeconds);
+    await runScenarios(unlimitedScenarios, ctx, unlimitedUrl, results, round, warmupSeconds);
     if (round < rounds) await restoreSeed(mark);
   }
   await stop(state.baseline);
   await stop(state.api);
+  await stop(state.unlimited);
   const verification = await measureVerification(ctx);
 
   const base = baselineRps(results);

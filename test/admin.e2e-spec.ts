@@ -1,6 +1,6 @@
-import { loadConfig } from '@app/config';
 import {
   ISO_UTC,
+  eventually,
   MALFORMED_IDS,
   UUID,
   call,
@@ -14,24 +14,16 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { startApi } from './app';
+import { dropDatabase, ownDatabase } from './databases';
 
 /**
  * Who is an administrator is state of the whole database (LAST_ADMIN, the role filter), so this
  * file runs on a database of its own, which specs running in parallel can neither add admins to
  * nor demote ours in. The api creates and migrates it at first start; afterAll drops it.
  */
-const runUrl = loadConfig().database.url;
-function databaseUrl(name: string): string {
-  const url = new URL(runUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-const DATABASE = `${decodeURIComponent(new URL(runUrl).pathname.slice(1))}_admin`;
-const DATABASE_URL = databaseUrl(DATABASE);
+const { name: DATABASE, url: DATABASE_URL } = ownDatabase('admin');
 const ON_OUR_DATABASE = { DATABASE_URL };
 
 type Credential = { token?: string; headers?: Record<string, string> };
@@ -48,20 +40,6 @@ const USER_FIELDS = {
   updatedAt: expect.stringMatching(ISO_UTC),
 };
 
-/** Reads until `done` holds or `withinMs` has passed; returns the last value read. */
-async function eventually<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  withinMs: number,
-): Promise<T> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() >= deadline) return value;
-    await sleep(20);
-  }
-}
-
 describe('administration: role admin unlocks /v1/admin/** (CONTRACT §3)', () => {
   let app: NestFastifyApplication;
   let db: DataSource;
@@ -71,13 +49,7 @@ describe('administration: role admin unlocks /v1/admin/** (CONTRACT §3)', () =>
   });
   afterAll(async () => {
     await app?.close();
-    const admin = new Client({ connectionString: databaseUrl('postgres') });
-    await admin.connect();
-    try {
-      await admin.query(`DROP DATABASE IF EXISTS "${DATABASE}" WITH (FORCE)`);
-    } finally {
-      await admin.end();
-    }
+    await dropDatabase(DATABASE);
   });
 
   const listUsers = (query = '', as: Credential = {}) =>

@@ -2,26 +2,9 @@ import { loadConfig } from '@app/config';
 import { MIGRATIONS } from '@app/migrations';
 import { call, createTask, registerUser } from '@app/testing';
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { startApi } from './app';
-
-/** A database URL like this run's, naming another database. */
-function databaseUrl(name: string): string {
-  const url = new URL(loadConfig().database.url);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropDatabase(name: string): Promise<void> {
-  const admin = new Client({ connectionString: databaseUrl('postgres') });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
-}
+import { databaseUrl, dropDatabase } from './databases';
 
 describe('database start-up', () => {
   it('two api instances starting on a missing database create it and migrate it once', async () => {

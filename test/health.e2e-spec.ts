@@ -1,5 +1,5 @@
 import { Lifecycle } from '@app/health';
-import { call, createTask, registerUser } from '@app/testing';
+import { call, expectProblem, createTask, registerUser } from '@app/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 import { startApi } from './app';
@@ -142,6 +142,16 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
       expect(reply.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
       expect(reply.body.requestId).toBe(reply.headers['x-request-id']);
       expect(reply.body.code).toBe('NOT_FOUND');
+    });
+
+    it('a URL Fastify cannot decode is a 400 problem too, with the request id', async () => {
+      const reply = await call(app, {
+        method: 'GET',
+        url: '/v1/tasks/%E0%A4%A',
+        headers: { 'x-request-id': 'trace-44' },
+      });
+      const problem = expectProblem(reply, 400, 'BAD_REQUEST');
+      expect(problem.requestId).toBe('trace-44');
     });
   });
 

@@ -3,6 +3,7 @@ import { requestIdFor } from './request-id';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ApiException } from './api.exception';
 import { etagFor, ifNoneMatchHits } from './etag';
+import { sendProblem, toProblem } from './problem-details';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -23,6 +24,20 @@ export function fastifyOptions(config: AppConfig): FastifyServerOptions & { skip
     // Idle keep-alive sockets are closed at shutdown; busy ones finish their request first.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Path parameters up to 200 characters (rate-limit identifiers), percent-encoded: 600.
+    routerOptions: { maxParamLength: 600 },
+    // What Fastify refuses before routing (a malformed percent-encoding) is a problem too.
+    frameworkErrors: (error, request, reply) => {
+      // Sent before any hook is attached: the request id is set here.
+      reply.header('x-request-id', request.id);
+      void sendProblem(
+        reply,
+        toProblem(
+          new ApiException('BAD_REQUEST', `The request URL is malformed: ${error.message}`),
+          request,
+        ),
+      );
+    },
   };
 }
 

@@ -24,12 +24,18 @@ export class RateLimitOverrides implements OnModuleInit, OnApplicationShutdown {
   private overrides = new Map<string, Override>();
   private timer: NodeJS.Timeout | undefined;
   private failing = false;
+  /** The reload in progress: reloads run one after another, never side by side. */
+  private reloading: Promise<void> = Promise.resolve();
+  private queued = 0;
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async onModuleInit(): Promise<void> {
     await this.reload();
-    this.timer = setInterval(() => void this.reload(), OVERRIDES_RELOAD_MS).unref();
+    // A timed reload is skipped while one is queued: a slow database does not pile them up.
+    this.timer = setInterval(() => {
+      if (this.queued === 0) void this.reload();
+    }, OVERRIDES_RELOAD_MS).unref();
   }
 
   onApplicationShutdown(): void {
@@ -44,7 +50,17 @@ export class RateLimitOverrides implements OnModuleInit, OnApplicationShutdown {
     return override.requestsPerMinute;
   }
 
-  async reload(): Promise<void> {
+  /**
+   * Reads the overrides again. Queued behind a reload in progress, so that one that started
+   * before a write committed cannot finish after the write's own reload and put the old set back.
+   */
+  reload(): Promise<void> {
+    this.queued += 1;
+    this.reloading = this.reloading.then(() => this.load()).finally(() => (this.queued -= 1));
+    return this.reloading;
+  }
+
+  private async load(): Promise<void> {
     try {
       const rows = await this.dataSource.query<
         { identifier: string; requests_per_minute: number; expires_at: Date | null }[]

@@ -7,8 +7,50 @@ import { SLIDING_WINDOW_LUA } from './sliding-window';
 export const RATE_LIMIT_REDIS = Symbol('RATE_LIMIT_REDIS');
 /** The longest a request waits for Redis's decision before the fallback decides (CONTRACT §6). */
 export const DECISION_TIMEOUT_MS = 50;
-/** After Redis failed a decision, it is left alone this long: no request waits on a dead Redis. */
+/**
+ * After Redis failed a decision and has not answered anything for DECISION_TIMEOUT_MS (it is
+ * down or hung, not merely busy), it is left alone this long: no request waits on a dead Redis.
+ */
 export const PAUSE_AFTER_FAILURE_MS = 250;
+/** A clock-offset sample is trusted this long before a slower one may replace it. */
+const OFFSET_SAMPLE_MS = 30_000;
+const TIMED_OUT = Symbol('timed out');
+
+/**
+ * `answer`, or TIMED_OUT once `ms` have passed without it. The check waits for the next turn of
+ * the event loop after the timer fires (setImmediate runs after the I/O phase): a busy process
+ * runs expired timers before it reads its sockets, and would otherwise give up on replies that
+ * arrived in time and are waiting to be read.
+ */
+function within<T>(answer: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (!settled) {
+            settled = true;
+            resolve(TIMED_OUT);
+          }
+        }),
+      ms,
+    );
+    answer.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
 
 /** @nestjs/throttler's storage record (which its index does not export), and who decided. */
 export interface RateLimitRecord {
@@ -31,21 +73,28 @@ type SlidingWindow = (
 
 /**
  * A ThrottlerStorage for @nestjs/throttler on Redis: one atomic script call per decision (see
- * sliding-window.ts), on a client that never queues (no offline queue, no retries) and gives up
- * after DECISION_TIMEOUT_MS. When Redis fails or is slow, the decision is the fallback limiter's,
- * and Redis is tried again PAUSE_AFTER_FAILURE_MS later.
+ * sliding-window.ts), on a client that never queues (no offline queue, no retries), waited for
+ * DECISION_TIMEOUT_MS at most. When Redis fails or is slow, the decision is the fallback
+ * limiter's, and Redis is tried again PAUSE_AFTER_FAILURE_MS later.
  *
- * Each call carries a deadline on Redis's clock (our clock plus the offset measured on the last
- * answer), past which the script counts nothing: a call that timed out here and reaches Redis
- * later (a hung server resuming) does not count the request a second time.
+ * Each call carries a deadline on Redis's clock, past which the script counts nothing: a call
+ * that timed out here and reaches Redis later (a hung server resuming) does not count the
+ * request a second time. Redis's clock is estimated from the answer with the shortest round trip
+ * (a slow answer, read late by a busy process, would make the estimate early and the deadlines
+ * too short).
  */
 @Injectable()
 export class RedisThrottlerStorage implements ThrottlerStorage {
   readonly fallback = new FallbackLimiter();
   private readonly slidingWindow: SlidingWindow;
-  /** Redis's clock minus ours (ms), from the last answer; undefined before the first. */
+  /** Redis's clock minus ours (ms); undefined before the first answer. */
   private clockOffset: number | undefined;
+  /** The round trip of the answer clockOffset came from, and when it was taken. */
+  private offsetRtt = Infinity;
+  private offsetTakenAt = 0;
   private pausedUntil = 0;
+  /** When Redis last answered anything (ms): a busy Redis still answers, a hung one does not. */
+  private lastAnswerAt = 0;
 
   constructor(@Inject(RATE_LIMIT_REDIS) redis: Redis) {
     redis.defineCommand('taskhubSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
@@ -60,23 +109,44 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
       try {
         const deadline =
           this.clockOffset === undefined ? 0 : now + this.clockOffset + DECISION_TIMEOUT_MS;
-        const [admitted, count, waitMs, redisNow] = await this.slidingWindow(
-          key,
-          limit,
-          ttl,
-          deadline,
+        const call = this.slidingWindow(key, limit, ttl, deadline);
+        call.then(
+          () => (this.lastAnswerAt = Date.now()),
+          () => undefined,
         );
-        if (admitted >= 0) {
-          this.clockOffset = redisNow - Date.now();
-          return record(admitted === 1, count, waitMs, 'redis');
+        const answer = await within(call, DECISION_TIMEOUT_MS);
+        if (answer !== TIMED_OUT) {
+          const [admitted, count, waitMs, redisNow] = answer;
+          // An answer in time that says "past the deadline" proves the offset wrong (a clock
+          // stepped): take this sample whatever its round trip.
+          if (admitted < 0) this.offsetRtt = Infinity;
+          this.sampleClock(now, redisNow);
+          if (admitted >= 0) {
+            // Clients far from their limit are not worth remembering for the fallback.
+            if (count * 2 >= limit) this.fallback.observe(key, count, now, ttl);
+            return record(admitted === 1, count, waitMs, 'redis');
+          }
         }
       } catch {
-        // Refused, timed out or broken: decided below, and Redis left alone for a moment.
+        // Refused or broken: decided below.
       }
-      this.pausedUntil = Date.now() + PAUSE_AFTER_FAILURE_MS;
+      if (Date.now() - this.lastAnswerAt > DECISION_TIMEOUT_MS) {
+        this.pausedUntil = Date.now() + PAUSE_AFTER_FAILURE_MS;
+      }
     }
     const local = this.fallback.decide(key, limit, ttl, now);
     return record(local.admitted, local.count, local.waitMs, 'fallback');
+  }
+
+  /** Keeps the offset of the fastest recent round trip: Redis answered within it. */
+  private sampleClock(sentAt: number, redisNow: number): void {
+    const receivedAt = Date.now();
+    const rtt = receivedAt - sentAt;
+    if (rtt <= this.offsetRtt || receivedAt - this.offsetTakenAt > OFFSET_SAMPLE_MS) {
+      this.clockOffset = redisNow - (sentAt + rtt / 2);
+      this.offsetRtt = rtt;
+      this.offsetTakenAt = receivedAt;
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import { AppConfig, APP_CONFIG } from '@app/config';
-import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
@@ -8,10 +8,15 @@ export const InjectRedis = (): ParameterDecorator => Inject(REDIS_CLIENT);
 /**
  * One shared ioredis client a process. Commands fail at once while Redis is unreachable instead of
  * queueing (no offline queue) and give up after a timeout, so Redis trouble never stalls a
- * request: callers decide their fallback.
+ * request: callers decide their fallback. An outage is logged once when it starts and once when
+ * it ends (ioredis would otherwise print every failed reconnect to stderr, outside our logs).
  */
-export function createRedisClient(config: AppConfig, overrides: RedisOptions = {}): Redis {
-  return new Redis(config.redis.url, {
+export function createRedisClient(
+  config: AppConfig,
+  overrides: RedisOptions = {},
+  name = 'Redis',
+): Redis {
+  const client = new Redis(config.redis.url, {
     keyPrefix: config.redis.keyPrefix,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -23,11 +28,28 @@ export function createRedisClient(config: AppConfig, overrides: RedisOptions = {
     lazyConnect: false,
     ...overrides,
   });
+  const logger = new Logger(name);
+  let down = false;
+  client.on('error', (error: Error) => {
+    if (!down) logger.warn(`Redis is unreachable, retrying: ${error.message}`);
+    down = true;
+  });
+  client.on('ready', () => {
+    if (down) logger.log('Redis is reachable again');
+    down = false;
+  });
+  return client;
 }
 
 @Global()
 @Module({
-  providers: [{ provide: REDIS_CLIENT, inject: [APP_CONFIG], useFactory: createRedisClient }],
+  providers: [
+    {
+      provide: REDIS_CLIENT,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => createRedisClient(config),
+    },
+  ],
   exports: [REDIS_CLIENT],
 })
 export class RedisModule implements OnApplicationShutdown {

@@ -23,3 +23,4 @@ export { expectProblem, expectValidationError } from './problems';
 export type { ProblemBody } from './problems';
 export { clientFor, listAll, registerClient } from './resources';
 export type { Client, Listing } from './resources';
+export { eventually } from './eventually';

@@ -1,13 +1,15 @@
-import { UserEntity } from '@app/database';
+import { RateLimitConfigEntity, UserEntity } from '@app/database';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdminBootstrap } from './admin-bootstrap';
 import { AdminUsersController } from './admin-users.controller';
 import { AdminUsersService } from './admin-users.service';
+import { RateLimitsController } from './rate-limits.controller';
+import { RateLimitsService } from './rate-limits.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([UserEntity])],
-  controllers: [AdminUsersController],
-  providers: [AdminUsersService, AdminBootstrap],
+  imports: [TypeOrmModule.forFeature([UserEntity, RateLimitConfigEntity])],
+  controllers: [AdminUsersController, RateLimitsController],
+  providers: [AdminUsersService, AdminBootstrap, RateLimitsService],
 })
 export class AdminModule {}

@@ -9,6 +9,7 @@ import {
   IdempotencyService,
   IdempotentResult,
 } from '../common/idempotency.service';
+import { futureExpiry } from '../common/validators';
 import {
   ApiKeyDto,
   ApiKeyPageDto,
@@ -41,13 +42,8 @@ export class ApiKeysService {
     dto: CreateApiKeyDto,
     idempotency: IdempotencyRequest,
   ): Promise<IdempotentResult<CreatedApiKeyDto>> {
-    const expiresAt = dto.expiresAt == null ? null : new Date(dto.expiresAt);
+    const expiresAt = futureExpiry(dto.expiresAt);
     const tier = dto.tier ?? null;
-    if (expiresAt !== null && expiresAt.getTime() <= Date.now()) {
-      throw new ApiException('VALIDATION_FAILED', 'expiresAt must be in the future.', [
-        { field: 'expiresAt', message: 'must be in the future' },
-      ]);
-    }
     return this.idempotency.run(
       principal.userId,
       idempotency,

@@ -1,4 +1,7 @@
-import { ValidateBy, ValidateIf, ValidationOptions, isISO8601 } from 'class-validator';
+import { ApiException } from '@app/http';
+import { applyDecorators } from '@nestjs/common';
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, ValidateBy, ValidateIf, ValidationOptions, isISO8601 } from 'class-validator';
 
 /**
  * Optional, but not nullable: absent is fine, null is validated (and refused) like any other
@@ -28,3 +31,28 @@ export const IsIsoDateTime = (options?: ValidationOptions) =>
 /** Query dates: ISO 8601 strings become Dates; anything else stays as is, for @IsDate to refuse. */
 export const toDate = ({ value }: { value: unknown }) =>
   isIsoDateTime(value) ? new Date(value) : value;
+
+/** An optional `expiresAt`: ISO 8601, or absent or null for never. See futureExpiry(). */
+export const OptionalExpiry = () =>
+  applyDecorators(
+    ApiPropertyOptional({
+      format: 'date-time',
+      nullable: true,
+      type: String,
+      description: 'In the future. Absent or null: never expires.',
+    }),
+    IsOptional(),
+    IsIsoDateTime({ message: 'expiresAt must be an ISO 8601 date-time' }),
+  );
+
+/** The expiry as a Date (null: never); one already past is a 400 on `expiresAt`. */
+export function futureExpiry(expiresAt: string | null | undefined): Date | null {
+  if (expiresAt == null) return null;
+  const date = new Date(expiresAt);
+  if (date.getTime() <= Date.now()) {
+    throw new ApiException('VALIDATION_FAILED', 'expiresAt must be in the future.', [
+      { field: 'expiresAt', message: 'must be in the future' },
+    ]);
+  }
+  return date;
+}

@@ -1,6 +1,7 @@
 import { ApiKeyEntity } from './api-key.entity';
 import { CategoryEntity } from './category.entity';
 import { IdempotencyKeyEntity } from './idempotency-key.entity';
+import { RateLimitConfigEntity } from './rate-limit-config.entity';
 import { RefreshTokenEntity } from './refresh-token.entity';
 import { TaskEntity } from './task.entity';
 import { UserEntity } from './user.entity';
@@ -9,6 +10,7 @@ export {
   ApiKeyEntity,
   CategoryEntity,
   IdempotencyKeyEntity,
+  RateLimitConfigEntity,
   RefreshTokenEntity,
   TaskEntity,
   UserEntity,
@@ -23,4 +25,5 @@ export const ENTITIES = [
   RefreshTokenEntity,
   IdempotencyKeyEntity,
   ApiKeyEntity,
+  RateLimitConfigEntity,
 ];

@@ -3,7 +3,7 @@ import { ASSIGNABLE_TIERS, ApiKeyEntity, TIERS, Tier } from '@app/database';
 import { PageQueryDto } from '@app/http';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIsoDateTime } from '../../common/validators';
+import { OptionalExpiry } from '../../common/validators';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -32,14 +32,7 @@ export class CreateApiKeyDto {
   @IsIn(SCOPES, { each: true })
   scopes!: Scope[];
 
-  @ApiPropertyOptional({
-    format: 'date-time',
-    nullable: true,
-    type: String,
-    description: 'In the future. Absent or null: never expires.',
-  })
-  @IsOptional()
-  @IsIsoDateTime({ message: 'expiresAt must be an ISO 8601 date-time' })
+  @OptionalExpiry()
   expiresAt?: string | null;
 
   @ApiPropertyOptional({

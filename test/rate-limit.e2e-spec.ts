@@ -1,0 +1,282 @@
+import { loadConfig } from '@app/config';
+import { RateLimitOverrides, RedisThrottlerStorage, TIER_LIMITS, WINDOW_MS } from '@app/rate-limit';
+import { call, expectProblem, registerUser, type Reply } from '@app/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import Redis from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseList } from 'structured-headers';
+import { DataSource } from 'typeorm';
+import { startApi } from './app';
+import { freePort, runBuilt, waitFor } from './processes';
+
+/** Rate limits (CONTRACT §6, issue 4): exactness across instances, the window, headers, clients. */
+describe('rate limiting', () => {
+  const config = loadConfig();
+  /** A Redis key prefix of its own, so that a test's clients start from nothing. */
+  const freshPrefix = () => `${config.redis.keyPrefix}rl-${randomUUID()}:`;
+  const limited = (overrides: Record<string, string> = {}) =>
+    startApi({ RATE_LIMIT_ENABLED: 'true', REDIS_KEY_PREFIX: freshPrefix(), ...overrides });
+
+  /** The RateLimit and RateLimit-Policy fields, parsed as HTTP structured fields (RFC 8941). */
+  function rateLimitFields(reply: Pick<Reply, 'headers'>) {
+    const [[policyName, policy]] = parseList(String(reply.headers['ratelimit-policy'])) as [
+      [string, Map<string, number>],
+    ];
+    const [[name, state]] = parseList(String(reply.headers.ratelimit)) as [
+      [string, Map<string, number>],
+    ];
+    expect(policyName).toBe('default');
+    expect(name).toBe('default');
+    return { q: policy.get('q'), w: policy.get('w'), r: state.get('r'), t: state.get('t') };
+  }
+
+  describe('through one instance', () => {
+    let app: NestFastifyApplication;
+    beforeAll(async () => {
+      app = await limited();
+    });
+    afterAll(() => app.close());
+
+    it('every limited response carries the headers, as structured fields; 429 carries Retry-After >= t', async () => {
+      const user = await registerUser(app);
+      const db = app.get(DataSource);
+      await db.query(
+        `INSERT INTO rate_limit_configs (identifier, requests_per_minute) VALUES ($1, 3)`,
+        [`user:${user.id}`],
+      );
+      await app.get(RateLimitOverrides).reload();
+      const replies: Reply[] = [];
+      for (let i = 0; i < 5; i += 1) {
+        replies.push(
+          await call(app, { method: 'GET', url: '/v1/users/me', token: user.accessToken }),
+        );
+      }
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 429, 429]);
+      replies.forEach((reply, i) => {
+        const fields = rateLimitFields(reply);
+        expect(fields).toEqual({
+          q: 3,
+          w: 60,
+          r: Math.max(0, 2 - i),
+          t: expect.any(Number),
+        });
+        expect(reply.headers['x-ratelimit-limit']).toBe('3');
+        expect(reply.headers['x-ratelimit-remaining']).toBe(String(fields.r));
+        const reset = Number(reply.headers['x-ratelimit-reset']);
+        expect(reset - Date.now() / 1000).toBeGreaterThan(0);
+        expect(reset - Date.now() / 1000).toBeLessThanOrEqual(62);
+        if (reply.status === 429) {
+          expectProblem(reply, 429, 'RATE_LIMITED');
+          expect(Number(reply.headers['retry-after'])).toBeGreaterThanOrEqual(fields.t!);
+          expect(fields.t).toBeGreaterThan(0);
+        }
+      });
+    });
+
+    it('probes and metrics are never limited, and carry no rate-limit headers', async () => {
+      for (const url of ['/health/live', '/health/ready', '/metrics']) {
+        const reply = await call(app, { method: 'GET', url });
+        expect(reply.status).toBe(200);
+        expect(reply.headers.ratelimit).toBeUndefined();
+      }
+    });
+
+    it('counts decisions by tier in rate_limit_decisions_total', async () => {
+      const metrics = (await call(app, { method: 'GET', url: '/metrics' })).raw;
+      expect(metrics).toMatch(
+        /^rate_limit_decisions_total\{tier="free",decision="allowed"\} \d+$/m,
+      );
+      expect(metrics).toMatch(
+        /^rate_limit_decisions_total\{tier="free",decision="limited"\} \d+$/m,
+      );
+    });
+  });
+
+  describe('who a client is', () => {
+    it('with TRUST_PROXY unset, 1 000 requests with random X-Forwarded-For count as one client', async () => {
+      const app = await limited();
+      try {
+        // The auth guard runs first: anonymous traffic is counted on a public route.
+        const replies = await Promise.all(
+          Array.from({ length: 1000 }, (_, i) =>
+            call(app, {
+              method: 'POST',
+              url: '/v1/auth/login',
+              headers: { 'x-forwarded-for': `203.0.113.${i % 250}` },
+              body: { email: `nobody-${i}@example.test`, password: 'wrong password' },
+            }),
+          ),
+        );
+        const admitted = replies.filter((r) => r.status !== 429).length;
+        expect(admitted).toBe(TIER_LIMITS.anonymous);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('with TRUST_PROXY set, each forwarded address is its own client', async () => {
+      const app = await limited({ TRUST_PROXY: '1' });
+      try {
+        // Three requests for each of 100 addresses: all admitted (each address has 100).
+        const logins = await Promise.all(
+          Array.from({ length: 300 }, (_, i) =>
+            call(app, {
+              method: 'POST',
+              url: '/v1/auth/login',
+              headers: { 'x-forwarded-for': `198.51.100.${i % 100}` },
+              body: { email: `nobody-${i}@example.test`, password: 'wrong password' },
+            }),
+          ),
+        );
+        expect(logins.filter((r) => r.status === 429)).toHaveLength(0);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('an authenticated caller counts as its user, by its tier', async () => {
+      const app = await limited();
+      try {
+        const user = await registerUser(app);
+        const reply = await call(app, {
+          method: 'GET',
+          url: '/v1/auth/whoami',
+          token: user.accessToken,
+        });
+        expect(rateLimitFields(reply)).toMatchObject({
+          q: TIER_LIMITS.free,
+          r: TIER_LIMITS.free - 1,
+        });
+      } finally {
+        await app.close();
+      }
+    });
+  });
+  it('is exact across instances: 1 000 concurrent requests over three instances, limit 100, 100 admitted', async () => {
+    const prefix = freshPrefix();
+    const env = { RATE_LIMIT_ENABLED: 'true', REDIS_KEY_PREFIX: prefix };
+    // Three api processes; the in-process app only registers the user (the test process is busy
+    // being the load generator, it would be a poor instance).
+    const app = await startApi(env);
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    const instances = ports.map((port) => runBuilt('api', { ...env, PORT: String(port) }));
+    try {
+      await Promise.all(ports.map((port) => waitFor(`http://127.0.0.1:${port}/health/ready`)));
+      const user = await registerUser(app);
+      await app
+        .get(DataSource)
+        .query(
+          `INSERT INTO rate_limit_configs (identifier, requests_per_minute) VALUES ($1, 100)`,
+          [`user:${user.id}`],
+        );
+      await sleep(1000); // every instance re-reads the overrides within 1 s
+      const statuses = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          fetch(`http://127.0.0.1:${ports[i % 3]}/v1/users/me`, {
+            headers: { authorization: `Bearer ${user.accessToken}` },
+          }).then((r) => r.status),
+        ),
+      );
+      const decisions = await Promise.all(
+        ports.map(async (port) => {
+          const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          const count = (decision: string) =>
+            Number(
+              new RegExp(
+                `^rate_limit_decisions_total\\{tier="free",decision="${decision}"\\} (\\d+)$`,
+                'm',
+              ).exec(text)?.[1] ?? 0,
+            );
+          return {
+            allowed: count('allowed'),
+            limited: count('limited'),
+            fallback: count('fallback'),
+          };
+        }),
+      );
+      expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(900);
+      // Every decision was Redis's: spread over the three instances, summing to the limit.
+      expect(decisions.map((d) => d.fallback)).toEqual([0, 0, 0]);
+      expect(decisions.reduce((sum, d) => sum + d.allowed, 0)).toBe(100);
+      expect(decisions.every((d) => d.allowed + d.limited > 0)).toBe(true);
+      // Redis holds exactly the admitted requests for this client.
+      const redis = new Redis(config.redis.url, { keyPrefix: prefix });
+      try {
+        const slots = await redis.hvals(`rate-limit:user:${user.id}`);
+        expect(slots.reduce((sum, n) => sum + Number(n), 0)).toBe(100);
+      } finally {
+        redis.disconnect();
+      }
+    } finally {
+      for (const instance of instances) instance.child.kill('SIGTERM');
+      await Promise.all(instances.map((instance) => instance.exited));
+      await app.close();
+    }
+  });
+
+  describe('the sliding window (the storage against Redis, with a 2 s window)', () => {
+    const WINDOW = 2000;
+    const LIMIT = 10;
+    let redis: Redis;
+    let storage: RedisThrottlerStorage;
+    beforeAll(() => {
+      redis = new Redis(config.redis.url, { keyPrefix: freshPrefix() });
+      storage = new RedisThrottlerStorage(redis);
+    });
+    afterAll(() => redis.disconnect());
+
+    it('a burst at the end of one window and another at the start of the next admit the limit once', async () => {
+      const key = `edge-${randomUUID()}`;
+      const burst = () =>
+        Promise.all(Array.from({ length: LIMIT }, () => storage.increment(key, WINDOW, LIMIT)));
+      // Align to just before a fixed 2 s boundary of the wall clock: where fixed windows reset.
+      await sleep(WINDOW - (Date.now() % WINDOW) - 100);
+      const first = await burst();
+      await sleep(200); // now just after the boundary
+      const second = await burst();
+      expect(first.filter((r) => !r.isBlocked)).toHaveLength(LIMIT);
+      expect(second.filter((r) => !r.isBlocked)).toHaveLength(0);
+      expect(second.every((r) => r.decidedBy === 'redis')).toBe(true);
+      // A refusal says when to come back: about when the first burst leaves the window.
+      const retry = Math.max(...second.map((r) => r.timeToBlockExpire));
+      expect(retry).toBeGreaterThanOrEqual(1);
+      expect(retry).toBeLessThanOrEqual(Math.ceil(WINDOW / 1000) + 1);
+      // Once the first burst is older than the window, the client is admitted again.
+      await sleep(WINDOW);
+      expect((await storage.increment(key, WINDOW, LIMIT)).isBlocked).toBe(false);
+    });
+
+    it('steady traffic never gets more than the limit into any rolling window', async () => {
+      const key = `steady-${randomUUID()}`;
+      const admitted: number[] = [];
+      const until = Date.now() + 2.5 * WINDOW;
+      while (Date.now() < until) {
+        const record = await storage.increment(key, WINDOW, LIMIT);
+        if (!record.isBlocked) admitted.push(Date.now());
+        await sleep(15);
+      }
+      // Admitted again after the first window: the window slides, it does not lock out.
+      expect(admitted.length).toBeGreaterThan(LIMIT);
+      // The request LIMIT places later than any admitted one came more than a window after it
+      // (a few ms of slack: these are our receipt times, the window runs on Redis's clock).
+      for (let i = LIMIT; i < admitted.length; i += 1) {
+        expect(admitted[i] - admitted[i - LIMIT]).toBeGreaterThan(WINDOW - 5);
+      }
+    });
+
+    it('keeps a bounded hash per client, whatever its traffic', async () => {
+      const key = `memory-${randomUUID()}`;
+      await Promise.all(
+        Array.from({ length: 2000 }, () => storage.increment(key, WINDOW, 100_000)),
+      );
+      expect(await redis.hlen(`${key}`)).toBeLessThanOrEqual(61);
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(WINDOW + WINDOW / 60);
+    });
+  });
+
+  it('the production window is a minute', () => {
+    expect(WINDOW_MS).toBe(60_000);
+  });
+});
