@@ -18,6 +18,11 @@ import { freePort } from './processes';
  * the decision timeout, the fallback still limits, counting in Redis resumes within a second, and
  * what the fallback decided never reaches Redis's count.
  */
+/** The measured figures (for the README), printed with PRINT_FIGURES=1 only. */
+function printFigures(line: string): void {
+  if (process.env.PRINT_FIGURES === '1') process.stdout.write(`${line}\n`);
+}
+
 describe('rate limiting when Redis fails', () => {
   const { keyPrefix } = loadConfig().redis;
   const servers: RedisServer[] = [];
@@ -253,7 +258,7 @@ describe('rate limiting when Redis fails', () => {
       limited: 0,
       fallback: 10,
     });
-    console.info(
+    printFigures(
       `refused: one at a time max ${maxMs(alone).toFixed(1)} ms, median ${median(alone).toFixed(2)} ms ` +
         `(no limiter: ${maxMs(base.alone).toFixed(1)}, ${median(base.alone).toFixed(2)}); ` +
         `10 at once max ${maxMs(bursts).toFixed(1)} ms, median ${median(bursts).toFixed(2)} ms ` +
@@ -336,7 +341,7 @@ describe('rate limiting when Redis fails', () => {
     // Redis holds exactly what Redis decided: none of the calls that timed out while it was
     // stopped (and ran when it resumed) counted.
     expect(await countedInRedis(redis, user)).toBe(total.allowed);
-    console.info(
+    printFigures(
       `hung: max ${hungMax.toFixed(1)} ms (healthy median ${median(healthy).toFixed(2)} ms); ` +
         `${stopped.length} fallback decisions; counting resumed ${resumeMs.toFixed(0)} ms after SIGCONT`,
     );
@@ -404,7 +409,7 @@ describe('rate limiting when Redis fails', () => {
       const sinceRestart = freeDelta(down, await decisions(app));
       expect(sinceRestart.allowed).toBeGreaterThan(0);
       expect(await countedInRedis(redis, user)).toBe(sinceRestart.allowed);
-      console.info(
+      printFigures(
         `restarted: max ${restartMax.toFixed(1)} ms over ${results.length} requests; ` +
           `counting resumed ${resumeMs.toFixed(0)} ms after the new server answered`,
       );
@@ -452,7 +457,7 @@ describe('rate limiting when Redis fails', () => {
       });
       const total = freeDelta(start, await decisions(app));
       expect(await countedInRedis(redis, user)).toBe(total.allowed);
-      console.info(`clock step: counting in Redis resumed after ${resumeMs.toFixed(0)} ms`);
+      printFigures(`clock step: counting in Redis resumed after ${resumeMs.toFixed(0)} ms`);
     } finally {
       clock.mockRestore();
     }

@@ -135,6 +135,33 @@ describe('rate limiting', () => {
       }
     });
 
+    it('a request refused for its credentials counts against its address: guessing tokens is limited', async () => {
+      const app = await limited();
+      try {
+        const guesses = await Promise.all(
+          Array.from({ length: 150 }, (_, i) =>
+            call(app, {
+              method: 'GET',
+              url: '/v1/tasks',
+              headers:
+                i % 2 ? { 'x-api-key': `thk_guess${i}` } : { authorization: `Bearer x.${i}.y` },
+            }),
+          ),
+        );
+        expect(guesses.filter((r) => r.status === 401)).toHaveLength(TIER_LIMITS.anonymous);
+        expect(guesses.filter((r) => r.status === 429)).toHaveLength(50);
+        const refused = guesses.find((r) => r.status === 401)!;
+        expect(rateLimitFields(refused)).toMatchObject({ q: TIER_LIMITS.anonymous });
+        expectProblem(
+          guesses.find((r) => r.status === 429)!,
+          429,
+          'RATE_LIMITED',
+        );
+      } finally {
+        await app.close();
+      }
+    });
+
     it('an authenticated caller counts as its user, by its tier', async () => {
       const app = await limited();
       try {

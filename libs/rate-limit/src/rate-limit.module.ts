@@ -1,3 +1,4 @@
+import { AUTHENTICATION_FAILURES, type AuthenticationFailures } from '@app/auth';
 import { AppConfig, APP_CONFIG } from '@app/config';
 import { createRedisClient } from '@app/redis';
 import { DynamicModule, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
@@ -7,6 +8,7 @@ import { makeCounterProvider } from '@willsoto/nestjs-prometheus';
 import type Redis from 'ioredis';
 import { RateLimitOverrides } from './rate-limit-overrides';
 import { RateLimitGuard } from './rate-limit.guard';
+import { RateLimiter } from './rate-limiter';
 import { RATE_LIMIT_REDIS, RedisThrottlerStorage } from './redis-throttler.storage';
 import { WINDOW_MS } from './tiers';
 
@@ -73,6 +75,15 @@ export class RateLimitModule {
       ],
       providers: [
         RateLimitOverrides,
+        RateLimiter,
+        // Requests refused for their credentials count against their address, like anonymous ones.
+        {
+          provide: AUTHENTICATION_FAILURES,
+          inject: [RateLimiter],
+          useFactory: (limiter: RateLimiter): AuthenticationFailures => ({
+            refused: (request, reply) => limiter.decide(request, reply),
+          }),
+        },
         makeCounterProvider({
           name: 'rate_limit_decisions_total',
           help: 'Rate-limit decisions by tier: allowed, limited, or fallback (made without Redis).',
@@ -80,7 +91,7 @@ export class RateLimitModule {
         }),
         { provide: APP_GUARD, useClass: RateLimitGuard },
       ],
-      exports: [RateLimitOverrides],
+      exports: [RateLimitOverrides, AUTHENTICATION_FAILURES],
     };
   }
 }
