@@ -2,4 +2,4 @@ export { RateLimitOverrides } from './rate-limit-overrides';
 export { RateLimitModule } from './rate-limit.module';
 export { RedisThrottlerStorage } from './redis-throttler.storage';
 export { SLIDING_WINDOW_LUA } from './sliding-window';
-export { TIER_LIMITS, WINDOW_MS } from './tiers';
+export { TIER_LIMITS } from './tiers';
