@@ -45,14 +45,7 @@ export default tseslint.config(
     },
   },
   {
-    files: [
-      'libs/config/src/**',
-      '**/*.spec.ts',
-      'test/**',
-      'bench/**',
-      'scripts/**',
-      'libs/testing/**',
-    ],
+    files: ['libs/config/src/**', '**/*.spec.ts', 'test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {

@@ -33,9 +33,16 @@ const REQUEST_SCRIPT = path.join(__dirname, 'request.lua');
 const PG_ADMIN_URL = 'postgres://postgres@localhost:5432/postgres';
 const DATABASE = 'taskhub_bench';
 const DATABASE_URL = `postgres://postgres@localhost:5432/${DATABASE}`;
-const API_PORT = 3990;
 const BASELINE_PORT = 3991;
-const UNLIMITED_PORT = 3992;
+/**
+ * The api as deployed, and variants from the same build that each switch one thing off, to
+ * measure what it costs or saves. All run pinned to the same core; only one is loaded at a time.
+ */
+const TARGETS = {
+  api: { port: 3990, env: {} },
+  'api-unlimited': { port: 3992, env: { RATE_LIMIT_ENABLED: 'false' } },
+  'api-uncached': { port: 3993, env: { CACHE_ENABLED: 'false' } },
+};
 const SEED_TASKS = 1000;
 
 const SERVER_CPU = '0';
@@ -61,8 +68,9 @@ const BASELINE_MAX_SPREAD = 0.15;
  *
  *   name      shown in the table; budgets refer to it
  *   target    'baseline' (the bare Fastify server, bench/baseline.js), 'api' (the api as
- *             deployed: rate limiting on) or 'api-unlimited' (the same build with
- *             RATE_LIMIT_ENABLED=false, to measure what the limiter costs)
+ *             deployed: rate limiting and cache on), 'api-unlimited' (the same build with
+ *             RATE_LIMIT_ENABLED=false, to measure what the limiter costs) or 'api-uncached'
+ *             (CACHE_ENABLED=false, to measure what the cache saves)
  *   method    HTTP method
  *   path      a string, or (ctx) => string; ctx has taskId, token, apiKey, userId
  *   auth      true: sends "Authorization: Bearer <the seeded user's token>"
@@ -75,6 +83,7 @@ const BASELINE_MAX_SPREAD = 0.15;
  *             or { label, relativeTo, minRatio, maxVerificationP99DeltaMs }: req/s relative to the
  *             scenario named `relativeTo`, and an API key's verification p99 at most this much
  *             above an access token's (bench/verification-cost.js, call by call)
+ *   cache     optional: the X-Cache the api must answer after the warm-up (else the scenario fails)
  *   about     one line for RESULTS.md: what the scenario exercises
  */
 const SCENARIOS = [
@@ -99,9 +108,7 @@ const SCENARIOS = [
         minRatio: 0.8,
       },
     ],
-    about:
-      'JWT check, one rate-limit decision in Redis, and a constant-size answer, no database ' +
-      '(until the cache issue, the stand-in for a cached read)',
+    about: 'JWT check, one rate-limit decision in Redis, and a constant-size answer, no database',
   },
   {
     name: 'GET /v1/auth/whoami (limiter off)',
@@ -118,14 +125,20 @@ const SCENARIOS = [
     path: (ctx) => `/v1/tasks/${ctx.taskId}`,
     auth: true,
     budget: [
-      { label: 'GET /v1/tasks/:id (JWT, uncached)', minRatio: 0.12, maxP99Ms: 25 },
+      { label: 'GET /v1/tasks/:id from the in-process cache (JWT)', minRatio: 0.4, maxP99Ms: 10 },
+      {
+        label: 'GET /v1/tasks/:id, cached vs uncached',
+        relativeTo: 'GET /v1/tasks/:id (cache off)',
+        minRatio: 3,
+      },
       {
         label: 'GET /v1/tasks/:id, rate limiter on vs off',
         relativeTo: 'GET /v1/tasks/:id (limiter off)',
         minRatio: 0.8,
       },
     ],
-    about: 'JWT check, rate limit, one row by primary key and owner from Postgres, ETag',
+    cache: 'hit-local',
+    about: 'JWT check, rate limit, the task from the in-process cache (X-Cache: hit-local), ETag',
   },
   {
     name: 'GET /v1/tasks/:id (limiter off)',
@@ -134,6 +147,17 @@ const SCENARIOS = [
     path: (ctx) => `/v1/tasks/${ctx.taskId}`,
     auth: true,
     about: 'the same on the api started with RATE_LIMIT_ENABLED=false',
+  },
+  {
+    name: 'GET /v1/tasks/:id (cache off)',
+    target: 'api-uncached',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    auth: true,
+    budget: { label: 'GET /v1/tasks/:id (JWT, uncached)', minRatio: 0.12, maxP99Ms: 25 },
+    about:
+      'the same on the api started with CACHE_ENABLED=false: one row by primary key and owner ' +
+      'from Postgres',
   },
   {
     name: 'GET /v1/tasks/:id (API key)',
@@ -147,6 +171,7 @@ const SCENARIOS = [
       minRatio: 0.9,
       maxVerificationP99DeltaMs: 1,
     },
+    cache: 'hit-local',
     about:
       'the same read with `X-API-Key` (scopes tasks:read, tasks:write): checksum, SHA-256, ' +
       'cached verification, scope check',
@@ -157,7 +182,16 @@ const SCENARIOS = [
     method: 'GET',
     path: '/v1/tasks?limit=20',
     auth: true,
-    about: 'JWT check, first keyset page of 20 of the 1 000 seeded tasks (-createdAt)',
+    cache: 'hit-local',
+    about: 'JWT check, first keyset page of 20 of the 1 000 seeded tasks (-createdAt), cached',
+  },
+  {
+    name: 'GET /v1/tasks?limit=20 (cache off)',
+    target: 'api-uncached',
+    method: 'GET',
+    path: '/v1/tasks?limit=20',
+    auth: true,
+    about: 'the same page from Postgres, on the api started with CACHE_ENABLED=false',
   },
   {
     name: 'POST /v1/tasks',
@@ -270,7 +304,7 @@ async function request(url, { method = 'GET', headers = {}, body } = {}) {
     body,
     signal: AbortSignal.timeout(5000),
   });
-  return { status: response.status, text: await response.text() };
+  return { status: response.status, headers: response.headers, text: await response.text() };
 }
 
 /** Polls `url` until it answers 200; fails early if `child` exits, or after `timeoutMs`. */
@@ -624,6 +658,16 @@ async function measure(scenario, ctx, baseUrl, round, warmupSeconds) {
   const warm = await run('taskset', wrkArgs(scenario, ctx, baseUrl, warmupSeconds));
   if (warm.code !== 0) throw new BenchError(`wrk failed:\n${warm.stderr || warm.stdout}`);
 
+  if (scenario.cache) {
+    // What is measured must be what the scenario says: a cached read answered from the cache.
+    const check = await request(baseUrl + req.path, req);
+    const outcome = check.headers.get('x-cache');
+    if (outcome !== scenario.cache) {
+      result.problems.push(`X-Cache was ${outcome} after the warm-up, not ${scenario.cache}`);
+      return result;
+    }
+  }
+
   log(`${label}: measuring ${MEASURE_SECONDS} s...`);
   const args = wrkArgs(scenario, ctx, baseUrl, MEASURE_SECONDS);
   const measured = await run('taskset', args);
@@ -698,7 +742,9 @@ function baselineSpreadWarning(results) {
  * if every round ran cleanly.
  */
 function summarize(results) {
-  return SCENARIOS.map((scenario) => {
+  // The scenarios that ran (all of them, unless BENCH_ONLY chose some).
+  const ran = SCENARIOS.filter((scenario) => results.some((r) => r.scenario === scenario));
+  return ran.map((scenario) => {
     const runs = results.filter((r) => r.scenario === scenario);
     const measured = runs.filter((r) => r.rps !== undefined);
     const values = (key) => measured.map((r) => r[key]);
@@ -923,9 +969,10 @@ ${markdownTable(ROUND_COLUMNS, roundRows(results))}
   with \`NODE_ENV=production\`, \`LOG_LEVEL=info\` (one access-log line per request, written to a
   file), a random 48-character \`JWT_SECRET\`, on a fresh database \`${DATABASE}\` (dropped after
   the run), with Redis and RabbitMQ running locally.
-- A second api from the same build, with \`RATE_LIMIT_ENABLED=false\`, on the same core (idle while the
-  others are loaded), serves the "(limiter off)" scenarios: the limiter's cost is the ratio of the
-  two. The seeded user and key have an override of 10⁹ requests a minute, so every request takes
+- Two more apis from the same build, on the same core (idle while the others are loaded): one
+  with \`RATE_LIMIT_ENABLED=false\` serves the "(limiter off)" scenarios, one with
+  \`CACHE_ENABLED=false\` the "(cache off)" ones: what the limiter costs, and what the cache
+  saves, are the ratios of the same scenario on two of them. The seeded user and key have an override of 10⁹ requests a minute, so every request takes
   its rate-limit decision in Redis and is admitted.
 - Postgres, Redis and RabbitMQ are not pinned: they share the two cores with the server and wrk.
 - Data: one user registered through \`POST /v1/auth/register\`, with one API key made through
@@ -957,12 +1004,12 @@ ${scenarioLines.join('\n')}
 // ---------------------------------------------------------------------------------------------
 // Main
 
-const state = { api: null, unlimited: null, baseline: null, databaseCreated: false };
+const state = { apis: [], baseline: null, databaseCreated: false };
 let cleaning = null;
 
 function cleanup() {
   cleaning ??= (async () => {
-    await Promise.all([stop(state.baseline), stop(state.api), stop(state.unlimited)]);
+    await Promise.all([stop(state.baseline), ...state.apis.map((api) => stop(api))]);
     await Promise.all([...children].map((child) => stop(child, 3000)));
     if (state.databaseCreated) {
       try {
@@ -993,6 +1040,24 @@ async function metadata() {
   };
 }
 
+/**
+ * BENCH_ONLY: a regular expression; only the scenarios whose name matches it run (the baseline
+ * always does), and bench/RESULTS.md is left as it is. For quick comparisons while profiling.
+ */
+function onlyScenarios() {
+  const text = (process.env.BENCH_ONLY ?? '').trim();
+  if (text === '') return SCENARIOS;
+  let pattern;
+  try {
+    pattern = new RegExp(text);
+  } catch (error) {
+    throw new BenchError(`BENCH_ONLY is not a regular expression: ${error.message}`);
+  }
+  const chosen = SCENARIOS.filter((s) => s.target === 'baseline' || pattern.test(s.name));
+  if (chosen.length === 1) throw new BenchError(`BENCH_ONLY=${text} matches no scenario`);
+  return chosen;
+}
+
 /** BENCH_ROUNDS: a whole number >= 1, DEFAULT_ROUNDS when unset or empty. */
 function benchRounds() {
   const text = (process.env.BENCH_ROUNDS ?? '').trim();
@@ -1006,6 +1071,7 @@ function benchRounds() {
 async function main() {
   const startedAt = Date.now();
   const rounds = benchRounds();
+  const scenarios = onlyScenarios();
   fs.mkdirSync(RUN_DIR, { recursive: true });
   const buildNote = await build();
   await ensureWrk();
@@ -1014,16 +1080,17 @@ async function main() {
   state.databaseCreated = true;
   await createDatabase();
 
-  const apiPort = await freePort(API_PORT);
-  const baselinePort = await freePort(BASELINE_PORT, [apiPort]);
-  const unlimitedPort = await freePort(UNLIMITED_PORT, [apiPort, baselinePort]);
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  const taken = [];
+  const urls = {};
+  for (const [name, target] of Object.entries(TARGETS)) {
+    const port = await freePort(target.port, taken);
+    taken.push(port);
+    urls[name] = `http://127.0.0.1:${port}`;
+    state.apis.push(await startApi(port, target.env, name));
+  }
+  const apiUrl = urls.api;
+  const baselinePort = await freePort(BASELINE_PORT, taken);
   const baselineUrl = `http://127.0.0.1:${baselinePort}`;
-  const unlimitedUrl = `http://127.0.0.1:${unlimitedPort}`;
-
-  state.api = await startApi(apiPort);
-  // The same build without the limiter, idle while the others are loaded.
-  state.unlimited = await startApi(unlimitedPort, { RATE_LIMIT_ENABLED: 'false' }, 'api-unlimited');
   const ctx = await seed(apiUrl);
   const mark = await seedMark();
 
@@ -1060,20 +1127,19 @@ async function main() {
   }
 
   const results = [];
-  const baselineScenarios = SCENARIOS.filter((s) => s.target === 'baseline');
-  const apiScenarios = SCENARIOS.filter((s) => s.target === 'api');
-  const unlimitedScenarios = SCENARIOS.filter((s) => s.target === 'api-unlimited');
+  const baselineScenarios = scenarios.filter((s) => s.target === 'baseline');
   for (let round = 1; round <= rounds; round += 1) {
     const warmupSeconds = round === 1 ? WARMUP_SECONDS : LATER_WARMUP_SECONDS;
-    log(`round ${round} of ${rounds}: the baseline (api idle), then the api (baseline idle)`);
+    log(`round ${round} of ${rounds}: the baseline (apis idle), then each api (the others idle)`);
     await runScenarios(baselineScenarios, ctx, baselineUrl, results, round, warmupSeconds);
-    await runScenarios(apiScenarios, ctx, apiUrl, results, round, warmupSeconds);
-    await runScenarios(unlimitedScenarios, ctx, unlimitedUrl, results, round, warmupSeconds);
+    for (const [name, url] of Object.entries(urls)) {
+      const ofTarget = scenarios.filter((s) => s.target === name);
+      await runScenarios(ofTarget, ctx, url, results, round, warmupSeconds);
+    }
     if (round < rounds) await restoreSeed(mark);
   }
   await stop(state.baseline);
-  await stop(state.api);
-  await stop(state.unlimited);
+  await Promise.all(state.apis.map((api) => stop(api)));
   const verification = await measureVerification(ctx);
 
   const base = baselineRps(results);
@@ -1090,6 +1156,10 @@ async function main() {
   const spread = baselineSpreadWarning(results);
   if (spread) loud(['NOISY RUN', spread]);
 
+  if (scenarios !== SCENARIOS) {
+    log(`BENCH_ONLY: ${path.relative(ROOT, RESULTS_FILE)} left as it was`);
+    return;
+  }
   await writeResults(results, meta, verification);
   log(
     `wrote ${path.relative(ROOT, RESULTS_FILE)} (the run took ${duration(Date.now() - startedAt)})`,

@@ -9,6 +9,7 @@ import {
   registerUser,
 } from '@app/testing';
 import type { Reply, TestUser } from '@app/testing';
+import { Breakers } from '@app/resilience';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { spawnSync } from 'node:child_process';
@@ -403,6 +404,66 @@ describe('administration: role admin unlocks /v1/admin/** (CONTRACT §3)', () =>
         1000,
       );
       expect(role.body).toMatchObject({ tier: 'enterprise', role: 'admin' });
+    });
+  });
+
+  describe('GET /v1/admin/breakers', () => {
+    it("lists this instance's breakers; only for administrators", async () => {
+      const admin = await registerAdmin();
+      expectProblem(
+        await call(app, { method: 'GET', url: '/v1/admin/breakers' }),
+        401,
+        'UNAUTHENTICATED',
+      );
+      const user = await registerUser(app);
+      expectProblem(
+        await call(app, { method: 'GET', url: '/v1/admin/breakers', ...bearer(user) }),
+        403,
+        'FORBIDDEN',
+      );
+      const reply = await call(app, { method: 'GET', url: '/v1/admin/breakers', ...bearer(admin) });
+      expect(reply.status).toBe(200);
+      expect(reply.body.data.map((b: { name: string }) => b.name)).toEqual(
+        expect.arrayContaining(['postgres', 'redis', 'rabbitmq']),
+      );
+      expect(reply.body.data[0]).toEqual({
+        name: 'postgres',
+        state: expect.stringMatching(/^(closed|half-open|open)$/),
+        timeoutMs: expect.any(Number),
+        window: {
+          calls: expect.any(Number),
+          successes: expect.any(Number),
+          failures: expect.any(Number),
+          timeouts: expect.any(Number),
+          rejects: expect.any(Number),
+        },
+      });
+    });
+
+    it('an open breaker shows in the list, in the metrics and in the readiness body', async () => {
+      const admin = await registerAdmin();
+      const breakers = app.get(Breakers);
+      const host = `down-${randomUUID()}.example`;
+      for (let i = 0; i < 10; i += 1) {
+        await breakers.runWebhook(host, () => Promise.reject(new Error('refused'))).catch(() => 0);
+      }
+      const list = await call(app, { method: 'GET', url: '/v1/admin/breakers', ...bearer(admin) });
+      expect(list.body.data).toContainEqual(
+        expect.objectContaining({ name: `webhook:${host}`, state: 'open' }),
+      );
+      const metrics = await call(app, { method: 'GET', url: '/metrics' });
+      expect(metrics.raw).toContain(`circuit_breaker_state{breaker="webhook:${host}"} 2`);
+      expect(metrics.raw).toContain(
+        `circuit_breaker_events_total{breaker="webhook:${host}",event="open"} 1`,
+      );
+      const ready = await call(app, { method: 'GET', url: '/health/ready' });
+      // Reported, not judged: the instance still serves.
+      expect(ready.status).toBe(200);
+      expect(ready.body.degraded.breakers).toMatchObject({
+        status: 'down',
+        postgres: 'closed',
+        [`webhook:${host}`]: 'open',
+      });
     });
   });
 

@@ -5,15 +5,15 @@
  * and the image runs the built entry points as a non-root user behind an init. The healthcheck
  * commands are run for real, against a stand-in HTTP server.
  */
-import { type AppConfig, ConfigError, parseConfig } from '@app/config';
+import { parseConfig } from '@app/config';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, posix } from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
+import { configReads } from './config-reads';
 
 const root = join(__dirname, '..');
 const read = (file: string): string => readFileSync(join(root, file), 'utf8');
@@ -93,27 +93,6 @@ const overridden = {
   POSTGRES_PASSWORD: 'override-postgres-password',
   RABBITMQ_PASSWORD: 'override-rabbitmq-password',
 };
-
-/**
- * Whether the config reads `name`: a nonsense value is either refused under that name, or
- * changes the parsed config compared with leaving the variable out. An unknown name does
- * neither (the schema drops it), which would mean a misspelt, silently ignored setting.
- */
-function configReads(env: Record<string, string>, name: string): boolean {
-  let probed: AppConfig;
-  try {
-    probed = parseConfig({ ...env, [name]: '\u0001not-a-valid-value' });
-  } catch (error) {
-    return error instanceof ConfigError && error.message.includes(` ${name}: `);
-  }
-  const without = { ...env };
-  delete without[name];
-  try {
-    return !isDeepStrictEqual(parseConfig(without), probed);
-  } catch {
-    return true; // required: the config is invalid without it
-  }
-}
 
 function dependencies(name: string): Record<string, string | undefined> {
   const raw = service(name).depends_on ?? {};

@@ -26,6 +26,7 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
         redis: { status: 'up' },
         rabbitmq: { status: 'up' },
         lifecycle: { status: 'up', state: 'serving' },
+        breakers: { status: 'up', postgres: 'closed', redis: 'closed', rabbitmq: 'closed' },
       });
       expect((await call(app, { method: 'GET', url: '/v1/health/ready' })).status).toBe(404);
     });

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
+import { printFigures } from './figures';
 import { startApi } from './app';
 import { freePort } from './processes';
 
@@ -18,11 +19,6 @@ import { freePort } from './processes';
  * the decision timeout, the fallback still limits, counting in Redis resumes within a second, and
  * what the fallback decided never reaches Redis's count.
  */
-/** The measured figures (for the README), printed with PRINT_FIGURES=1 only. */
-function printFigures(line: string): void {
-  if (process.env.PRINT_FIGURES === '1') process.stdout.write(`${line}\n`);
-}
-
 describe('rate limiting when Redis fails', () => {
   const { keyPrefix } = loadConfig().redis;
   const servers: RedisServer[] = [];

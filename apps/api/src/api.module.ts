@@ -1,4 +1,5 @@
 import { AuthModule } from '@app/auth';
+import { CacheModule } from '@app/cache';
 import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { HealthModule, RabbitMqHealthIndicator, RedisHealthIndicator } from '@app/health';
@@ -6,6 +7,7 @@ import { HttpConventionsModule } from '@app/http';
 import { ObservabilityModule } from '@app/observability';
 import { RateLimitModule } from '@app/rate-limit';
 import { RedisModule } from '@app/redis';
+import { ResilienceModule } from '@app/resilience';
 import { DynamicModule, Module } from '@nestjs/common';
 import { AdminModule } from './admin/admin.module';
 import { ApiKeysModule } from './api-keys/api-keys.module';
@@ -26,6 +28,8 @@ export class ApiModule {
         ObservabilityModule.forRoot('api'),
         DatabaseModule.forRoot({ applicationName: 'taskhub-api', migrate: true }),
         RedisModule,
+        ResilienceModule,
+        CacheModule,
         HealthModule,
         HttpConventionsModule,
         AuthModule,

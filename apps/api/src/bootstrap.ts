@@ -4,6 +4,7 @@ import { RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { PinoLoggerService } from '@app/observability';
+import { shedLoad } from '@app/resilience';
 import { ApiModule } from './api.module';
 import { setupSwagger } from './swagger';
 
@@ -14,6 +15,7 @@ import { setupSwagger } from './swagger';
 export async function createApiApp(config: AppConfig): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter(fastifyOptions(config));
   applyHttpConventions(adapter.getInstance());
+  shedLoad(adapter.getInstance(), config);
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot(config), adapter, {
     bufferLogs: true,
     abortOnError: false,

@@ -1,6 +1,6 @@
 import { AppConfig, InjectConfig } from '@app/config';
 import { TIERS, Tier, USER_ROLES, UserRole } from '@app/database';
-import { InjectRedis } from '@app/redis';
+import { InjectRedis, listen } from '@app/redis';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type Redis from 'ioredis';
@@ -58,7 +58,7 @@ export class ApiKeyVerifier implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ApiKeyVerifier.name);
   private readonly cache = new Map<string, Cached>();
   private readonly channel: string;
-  private subscriber: Redis | undefined;
+  private close: (() => void) | undefined;
   /** Since when the invalidation channel is listened to (ms); undefined while it is not. */
   private subscribedSince: number | undefined;
   /** Bumped by every invalidation: a load that raced one is not cached. */
@@ -74,22 +74,15 @@ export class ApiKeyVerifier implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    const subscriber = this.redis.duplicate({ autoResubscribe: false, lazyConnect: false });
-    this.subscriber = subscriber;
-    subscriber.on('ready', () => {
-      subscriber.subscribe(this.channel).then(
-        () => (this.subscribedSince = Date.now()),
-        (error: unknown) =>
-          this.logger.warn(`Could not subscribe to ${this.channel}: ${String(error)}`),
-      );
+    this.close = listen(this.redis, this.channel, {
+      subscribed: () => (this.subscribedSince = Date.now()),
+      lost: () => (this.subscribedSince = undefined),
+      message: (message) => this.apply(message),
     });
-    subscriber.on('close', () => (this.subscribedSince = undefined));
-    subscriber.on('error', () => (this.subscribedSince = undefined));
-    subscriber.on('message', (_channel: string, message: string) => this.apply(message));
   }
 
   onApplicationShutdown(): void {
-    this.subscriber?.disconnect();
+    this.close?.();
   }
 
   /** The caller a key stands for, or undefined for a key that is not (or no longer) valid. */

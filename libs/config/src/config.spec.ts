@@ -111,6 +111,45 @@ describe('parseConfig', () => {
     );
   });
 
+  it('reads the cache settings in ms, with their defaults', () => {
+    expect(parseConfig({}).cache).toEqual({
+      enabled: true,
+      ttlMs: 60_000,
+      staleMs: 300_000,
+      localTtlMs: 5000,
+      localMaxEntries: 10_000,
+      localMaxBytes: 64 * 1024 * 1024,
+    });
+    expect(parseConfig({ CACHE_TTL_SECONDS: '2', CACHE_ENABLED: 'false' }).cache).toMatchObject({
+      enabled: false,
+      ttlMs: 2000,
+    });
+    expect(errorOf({ CACHE_TTL_SECONDS: '0' })).toMatch(
+      /^Invalid configuration: CACHE_TTL_SECONDS/,
+    );
+  });
+
+  it('gives the postgres breaker the statement timeout unless it has its own', () => {
+    expect(parseConfig({}).breakers.timeoutsMs.postgres).toBe(5000);
+    expect(parseConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '800' }).breakers.timeoutsMs.postgres).toBe(
+      800,
+    );
+    expect(
+      parseConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '800', BREAKER_POSTGRES_TIMEOUT_MS: '300' })
+        .breakers.timeoutsMs.postgres,
+    ).toBe(300);
+    expect(errorOf({ BREAKER_ERROR_THRESHOLD_PERCENT: '101' })).toMatch(
+      /^Invalid configuration: BREAKER_ERROR_THRESHOLD_PERCENT: expected at most 100/,
+    );
+  });
+
+  it('sheds load past 500 ms of event-loop delay by default; 0 turns it off', () => {
+    expect(parseConfig({}).loadShedding.maxEventLoopDelayMs).toBe(500);
+    expect(
+      parseConfig({ LOAD_SHED_EVENT_LOOP_DELAY_MS: '0' }).loadShedding.maxEventLoopDelayMs,
+    ).toBe(0);
+  });
+
   it('splits replica URLs', () => {
     expect(
       parseConfig({ DATABASE_REPLICA_URLS: 'postgres://r1/db, postgres://r2/db' }).database

@@ -113,6 +113,21 @@ const schema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: int(60, 31_536_000).default(2_592_000),
   TRUST_PROXY: trustProxy.default(false),
   RATE_LIMIT_ENABLED: bool.default(true),
+  CACHE_ENABLED: bool.default(true),
+  CACHE_TTL_SECONDS: int(1, 86_400).default(60),
+  CACHE_STALE_SECONDS: int(0, 86_400).default(300),
+  CACHE_LOCAL_TTL_MS: int(0, 3_600_000).default(5000),
+  CACHE_LOCAL_MAX_ENTRIES: int(1, 10_000_000).default(10_000),
+  CACHE_LOCAL_MAX_BYTES: int(1024, 17_179_869_184).default(64 * 1024 * 1024),
+  BREAKER_ERROR_THRESHOLD_PERCENT: int(1, 100).default(50),
+  BREAKER_VOLUME_THRESHOLD: int(1, 100_000).default(10),
+  BREAKER_RESET_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  BREAKER_ROLLING_WINDOW_MS: int(1000, 600_000).default(10_000),
+  BREAKER_POSTGRES_TIMEOUT_MS: int(50, 600_000).optional(),
+  BREAKER_REDIS_TIMEOUT_MS: int(10, 600_000).default(500),
+  BREAKER_RABBITMQ_TIMEOUT_MS: int(50, 600_000).default(2000),
+  BREAKER_WEBHOOK_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: int(0, 60_000).default(500),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   ADMIN_EMAIL: z
     .string()
@@ -157,6 +172,34 @@ export interface AppConfig {
   trustProxy: false | number | string[];
   /** Off only to measure what the limiter costs, or in an emergency. */
   rateLimit: { enabled: boolean };
+  /** The read cache (CONTRACT §7); off only to measure what it saves. Times in ms. */
+  cache: {
+    enabled: boolean;
+    /** How long a value is fresh in Redis (the shared level). */
+    ttlMs: number;
+    /** How long past that a value may still be served when loading it fails. */
+    staleMs: number;
+    /** How long a value is fresh in process (at most ttlMs after it was loaded). */
+    localTtlMs: number;
+    localMaxEntries: number;
+    localMaxBytes: number;
+  };
+  /**
+   * Circuit breakers (libs/resilience): when one opens, how long it stays open, and each
+   * dependency's timeout. The rolling window is split into 10 buckets.
+   */
+  breakers: {
+    errorThresholdPercentage: number;
+    volumeThreshold: number;
+    resetTimeoutMs: number;
+    rollingWindowMs: number;
+    timeoutsMs: { postgres: number; redis: number; rabbitmq: number; webhook: number };
+  };
+  /**
+   * Load shedding: past this mean event-loop delay (ms, sampled every 250 ms), new requests get
+   * 503 before any work. 0 turns it off.
+   */
+  loadShedding: { maxEventLoopDelayMs: number };
   logLevel: LogLevel;
   /** The administrator ensured at start-up (ADMIN_EMAIL and ADMIN_PASSWORD, both or neither). */
   admin: { email: string; password: string } | undefined;
@@ -230,6 +273,29 @@ export function parseConfig(env: Env): AppConfig {
     },
     trustProxy: e.TRUST_PROXY,
     rateLimit: { enabled: e.RATE_LIMIT_ENABLED },
+    cache: {
+      enabled: e.CACHE_ENABLED,
+      ttlMs: e.CACHE_TTL_SECONDS * 1000,
+      staleMs: e.CACHE_STALE_SECONDS * 1000,
+      localTtlMs: e.CACHE_LOCAL_TTL_MS,
+      localMaxEntries: e.CACHE_LOCAL_MAX_ENTRIES,
+      localMaxBytes: e.CACHE_LOCAL_MAX_BYTES,
+    },
+    breakers: {
+      errorThresholdPercentage: e.BREAKER_ERROR_THRESHOLD_PERCENT,
+      volumeThreshold: e.BREAKER_VOLUME_THRESHOLD,
+      resetTimeoutMs: e.BREAKER_RESET_TIMEOUT_MS,
+      rollingWindowMs: e.BREAKER_ROLLING_WINDOW_MS,
+      timeoutsMs: {
+        // Postgres's own statement_timeout ends the work at the same moment the breaker stops
+        // waiting for it.
+        postgres: e.BREAKER_POSTGRES_TIMEOUT_MS ?? e.DATABASE_STATEMENT_TIMEOUT_MS,
+        redis: e.BREAKER_REDIS_TIMEOUT_MS,
+        rabbitmq: e.BREAKER_RABBITMQ_TIMEOUT_MS,
+        webhook: e.BREAKER_WEBHOOK_TIMEOUT_MS,
+      },
+    },
+    loadShedding: { maxEventLoopDelayMs: e.LOAD_SHED_EVENT_LOOP_DELAY_MS },
     logLevel: e.LOG_LEVEL,
     admin:
       e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined

@@ -17,6 +17,9 @@ export function buildDataSourceOptions(
     max: database.poolSize,
     connectionTimeoutMillis: database.connectTimeoutMs,
     statement_timeout: database.statementTimeoutMs,
+    // The server ends a slow statement; this ends the wait for a server that no longer answers
+    // (a dead host, a black-holed network), which statement_timeout cannot.
+    query_timeout: database.statementTimeoutMs + 1000,
     idle_in_transaction_session_timeout: database.statementTimeoutMs * 2,
     application_name: applicationName,
   };

@@ -1,8 +1,8 @@
 import { AppConfig, InjectConfig } from '@app/config';
+import { withTimeout } from '@app/redis';
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { connect } from 'amqplib';
-import { withTimeout } from './timeout';
 
 /**
  * Can this instance reach the broker? Opens and closes one AMQP connection, bounded by a timeout.

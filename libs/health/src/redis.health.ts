@@ -1,8 +1,7 @@
-import { InjectRedis } from '@app/redis';
+import { InjectRedis, withTimeout } from '@app/redis';
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import type Redis from 'ioredis';
-import { withTimeout } from './timeout';
 
 @Injectable()
 export class RedisHealthIndicator {

@@ -20,3 +20,13 @@ export class ApiException extends HttpException {
 
 export const notFound = (what: string): ApiException =>
   new ApiException('NOT_FOUND', `${what} not found`);
+
+/**
+ * The ApiException an error is or carries: TypeORM wraps what the driver threw in a
+ * QueryFailedError (`driverError`), and a circuit breaker refusing a query throws one of ours.
+ */
+export function apiExceptionIn(error: unknown): ApiException | undefined {
+  if (error instanceof ApiException) return error;
+  const driverError = (error as { driverError?: unknown } | null)?.driverError;
+  return driverError instanceof ApiException ? driverError : undefined;
+}

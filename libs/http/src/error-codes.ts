@@ -26,6 +26,10 @@ export const ERROR_CATALOG = {
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   INTERNAL_ERROR: { status: 500, title: 'Internal server error' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+  OVERLOADED: { status: 503, title: 'Server overloaded' },
+  DEGRADED: { status: 503, title: 'Unavailable in degraded mode' },
+  DEPENDENCY_UNAVAILABLE: { status: 503, title: 'A service this request needs is unavailable' },
+  DEPENDENCY_TIMEOUT: { status: 503, title: 'A service this request needs did not answer in time' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

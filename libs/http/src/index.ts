@@ -1,4 +1,4 @@
-export { ApiException, notFound } from './api.exception';
+export { ApiException, apiExceptionIn, notFound } from './api.exception';
 export { ERROR_CATALOG } from './error-codes';
 export { parseIfMatch } from './etag';
 export type { IfMatch } from './etag';
@@ -6,4 +6,4 @@ export { applyHttpConventions, fastifyOptions } from './fastify-options';
 export { HttpConventionsModule } from './http.module';
 export { Keyset } from './keyset';
 export { PageQueryDto } from './pagination.dto';
-export { PROBLEM_CONTENT_TYPE } from './problem-details';
+export { PROBLEM_CONTENT_TYPE, toProblem } from './problem-details';

@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiException, FieldError } from './api.exception';
+import { ApiException, apiExceptionIn, FieldError } from './api.exception';
 import { ERROR_CATALOG, ErrorCode, codeForStatus } from './error-codes';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -34,7 +34,8 @@ function detailOf(exception: HttpException): string {
   return exception.message;
 }
 
-export function toProblem(error: unknown, request: FastifyRequest): Problem {
+export function toProblem(thrown: unknown, request: FastifyRequest): Problem {
+  const error = apiExceptionIn(thrown) ?? thrown;
   let code: ErrorCode;
   let detail: string;
   let errors: FieldError[] | undefined;

@@ -1,3 +1,4 @@
+import { withTimeout } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import type { ThrottlerStorage } from '@nestjs/throttler';
 import type Redis from 'ioredis';
@@ -14,44 +15,6 @@ export const DECISION_TIMEOUT_MS = 50;
 export const PAUSE_AFTER_FAILURE_MS = 250;
 /** A clock-offset sample is trusted this long before a slower one may replace it. */
 const OFFSET_SAMPLE_MS = 30_000;
-const TIMED_OUT = Symbol('timed out');
-
-/**
- * `answer`, or TIMED_OUT once `ms` have passed without it. The check waits for the next turn of
- * the event loop after the timer fires (setImmediate runs after the I/O phase): a busy process
- * runs expired timers before it reads its sockets, and would otherwise give up on replies that
- * arrived in time and are waiting to be read.
- */
-function within<T>(answer: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(
-      () =>
-        setImmediate(() => {
-          if (!settled) {
-            settled = true;
-            resolve(TIMED_OUT);
-          }
-        }),
-      ms,
-    );
-    answer.then(
-      (value) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
 /** @nestjs/throttler's storage record (which its index does not export), and who decided. */
 export interface RateLimitRecord {
   totalHits: number;
@@ -114,21 +77,18 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
           () => (this.lastAnswerAt = Date.now()),
           () => undefined,
         );
-        const answer = await within(call, DECISION_TIMEOUT_MS);
-        if (answer !== TIMED_OUT) {
-          const [admitted, count, waitMs, redisNow] = answer;
-          // An answer in time that says "past the deadline" proves the offset wrong (a clock
-          // stepped): take this sample whatever its round trip.
-          if (admitted < 0) this.offsetRtt = Infinity;
-          this.sampleClock(now, redisNow);
-          if (admitted >= 0) {
-            // Clients far from their limit are not worth remembering for the fallback.
-            if (count * 2 >= limit) this.fallback.observe(key, count, now, ttl);
-            return record(admitted === 1, count, waitMs, 'redis');
-          }
+        const [admitted, count, waitMs, redisNow] = await withTimeout(call, DECISION_TIMEOUT_MS);
+        // An answer in time that says "past the deadline" proves the offset wrong (a clock
+        // stepped): take this sample whatever its round trip.
+        if (admitted < 0) this.offsetRtt = Infinity;
+        this.sampleClock(now, redisNow);
+        if (admitted >= 0) {
+          // Clients far from their limit are not worth remembering for the fallback.
+          if (count * 2 >= limit) this.fallback.observe(key, count, now, ttl);
+          return record(admitted === 1, count, waitMs, 'redis');
         }
       } catch {
-        // Refused or broken: decided below.
+        // Refused, broken or too slow: decided below.
       }
       if (Date.now() - this.lastAnswerAt > DECISION_TIMEOUT_MS) {
         this.pausedUntil = Date.now() + PAUSE_AFTER_FAILURE_MS;

@@ -33,19 +33,19 @@ local oldest = current - buckets
 
 local fields = redis.call('HGETALL', KEYS[1])
 local count = 0
-local live = {}
-local stale = {}
+local first = nil
+local stale = nil
 for i = 1, #fields, 2 do
   local slot = tonumber(fields[i])
   if slot < oldest then
+    stale = stale or {}
     stale[#stale + 1] = fields[i]
   else
-    local n = tonumber(fields[i + 1])
-    count = count + n
-    live[#live + 1] = { slot, n }
+    count = count + tonumber(fields[i + 1])
+    if first == nil or slot < first then first = slot end
   end
 end
-if #stale > 0 then
+if stale then
   redis.call('HDEL', KEYS[1], unpack(stale))
 end
 
@@ -54,18 +54,23 @@ if count < limit then
   redis.call('HINCRBY', KEYS[1], current, 1)
   count = count + 1
   admitted = 1
-  if #live == 0 or live[#live][1] ~= current then
-    live[#live + 1] = { current, 1 }
-  end
+  first = first or current
 end
 redis.call('PEXPIRE', KEYS[1], window + size)
 
--- A slot stops counting when the current slot is more than BUCKETS past it.
-table.sort(live, function(a, b) return a[1] < b[1] end)
+-- A slot stops counting when the current slot is more than BUCKETS past it. Admitted: the oldest
+-- slot frees first. Refused (the rare path, so the only one that sorts): the wait until enough
+-- slots have freed to bring the count under the limit.
 local wait = 0
 if admitted == 1 then
-  if #live > 0 then wait = (live[1][1] + buckets + 1) * size - now end
+  wait = (first + buckets + 1) * size - now
 else
+  local live = {}
+  for i = 1, #fields, 2 do
+    local slot = tonumber(fields[i])
+    if slot >= oldest then live[#live + 1] = { slot, tonumber(fields[i + 1]) } end
+  end
+  table.sort(live, function(a, b) return a[1] < b[1] end)
   local excess = count - limit + 1
   for _, entry in ipairs(live) do
     excess = excess - entry[2]

@@ -24,3 +24,5 @@ export type { ProblemBody } from './problems';
 export { clientFor, listAll, registerClient } from './resources';
 export type { Client, Listing } from './resources';
 export { eventually } from './eventually';
+export { FaultProxy } from './fault-proxy';
+export type { Fault } from './fault-proxy';

@@ -4,12 +4,14 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdminBootstrap } from './admin-bootstrap';
 import { AdminUsersController } from './admin-users.controller';
 import { AdminUsersService } from './admin-users.service';
+import { BreakersController } from './breakers.controller';
+import { FlagsController } from './flags.controller';
 import { RateLimitsController } from './rate-limits.controller';
 import { RateLimitsService } from './rate-limits.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([UserEntity, RateLimitConfigEntity])],
-  controllers: [AdminUsersController, RateLimitsController],
+  controllers: [AdminUsersController, BreakersController, FlagsController, RateLimitsController],
   providers: [AdminUsersService, AdminBootstrap, RateLimitsService],
 })
 export class AdminModule {}

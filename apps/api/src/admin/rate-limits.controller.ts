@@ -27,11 +27,10 @@ import {
   PutRateLimitDto,
   RateLimitDto,
   RateLimitPageDto,
+  RATE_LIMIT_RESOURCE as RESOURCE,
   isRateLimitIdentifier,
 } from './dto/rate-limit.dto';
 import { RateLimitsService } from './rate-limits.service';
-
-const RESOURCE = 'Rate-limit override';
 
 /**
  * The path's identifier (Fastify has percent-decoded it: `ip%3A10.0.0.1` is `ip:10.0.0.1`).

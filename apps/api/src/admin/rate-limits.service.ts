@@ -9,11 +9,11 @@ import {
   PutRateLimitDto,
   RateLimitDto,
   RateLimitPageDto,
+  RATE_LIMIT_RESOURCE as RESOURCE,
   isRateLimitIdentifier,
 } from './dto/rate-limit.dto';
 import { futureExpiry } from '../common/validators';
 
-const RESOURCE = 'Rate-limit override';
 /** The cursor names its order, like @app/http's Keyset cursors, so another order's is refused. */
 const ORDER = 'identifier';
 

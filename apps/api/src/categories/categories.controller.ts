@@ -1,4 +1,5 @@
 import { CurrentPrincipal, Principal, Scopes } from '@app/auth';
+import { Cached, Invalidates } from '@app/cache';
 import { IfMatch } from '@app/http';
 import { Body, Controller, Param, Query, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
@@ -34,6 +35,7 @@ export class CategoriesController {
   constructor(private readonly categories: CategoriesService) {}
 
   @Scopes('categories:write')
+  @Invalidates('categories')
   @CreateRoute(CategoryDto, 409)
   async create(
     @CurrentPrincipal() principal: Principal,
@@ -45,6 +47,7 @@ export class CategoriesController {
   }
 
   @Scopes('categories:read')
+  @Cached('categories')
   @ListRoute(CategoryPageDto)
   list(
     @CurrentPrincipal() principal: Principal,
@@ -54,6 +57,7 @@ export class CategoriesController {
   }
 
   @Scopes('categories:read')
+  @Cached('categories')
   @ReadRoute(CategoryDto)
   get(
     @CurrentPrincipal() principal: Principal,
@@ -63,6 +67,7 @@ export class CategoriesController {
   }
 
   @Scopes('categories:write')
+  @Invalidates('categories')
   @UpdateRoute(CategoryDto, 409)
   update(
     @CurrentPrincipal() principal: Principal,
@@ -74,6 +79,8 @@ export class CategoriesController {
   }
 
   @Scopes('categories:write')
+  // Its tasks lose their category: they change too.
+  @Invalidates('categories', 'tasks')
   @DeleteRoute('Deleted; its tasks are left without a category.')
   remove(
     @CurrentPrincipal() principal: Principal,

@@ -1,5 +1,6 @@
 import { Public } from '@app/auth';
 import { Probes, RabbitMqHealthIndicator, RedisHealthIndicator } from '@app/health';
+import { BreakersHealthIndicator } from '@app/resilience';
 import { Controller, Get, Res } from '@nestjs/common';
 import { SkipThrottle } from '@nestjs/throttler';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
@@ -17,6 +18,7 @@ export class HealthController {
     private readonly database: TypeOrmHealthIndicator,
     private readonly redis: RedisHealthIndicator,
     private readonly rabbitmq: RabbitMqHealthIndicator,
+    private readonly breakers: BreakersHealthIndicator,
   ) {}
 
   /** 200 while the event loop turns; never looks at dependencies (a restart would not fix them). */
@@ -33,7 +35,7 @@ export class HealthController {
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
     const { httpStatus, body } = await this.probes.readiness(
       [() => this.database.pingCheck('database', { timeout: 1000 })],
-      [() => this.redis.check(), () => this.rabbitmq.check()],
+      [() => this.redis.check(), () => this.rabbitmq.check(), () => this.breakers.check()],
     );
     reply.status(httpStatus);
     return body;

@@ -1,4 +1,5 @@
 import { CurrentPrincipal, Principal, Scopes } from '@app/auth';
+import { Cached, Invalidates } from '@app/cache';
 import { IfMatch } from '@app/http';
 import { Body, Controller, Param, Query, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
@@ -34,6 +35,7 @@ export class TasksController {
   constructor(private readonly tasks: TasksService) {}
 
   @Scopes('tasks:write')
+  @Invalidates('tasks')
   @CreateRoute(TaskDto)
   async create(
     @CurrentPrincipal() principal: Principal,
@@ -45,6 +47,7 @@ export class TasksController {
   }
 
   @Scopes('tasks:read')
+  @Cached('tasks')
   @ListRoute(TaskPageDto)
   list(
     @CurrentPrincipal() principal: Principal,
@@ -54,12 +57,14 @@ export class TasksController {
   }
 
   @Scopes('tasks:read')
+  @Cached('tasks')
   @ReadRoute(TaskDto)
   get(@CurrentPrincipal() principal: Principal, @Param('id', id) taskId: string): Promise<TaskDto> {
     return this.tasks.get(principal, taskId);
   }
 
   @Scopes('tasks:write')
+  @Invalidates('tasks')
   @UpdateRoute(TaskDto)
   update(
     @CurrentPrincipal() principal: Principal,
@@ -71,6 +76,7 @@ export class TasksController {
   }
 
   @Scopes('tasks:write')
+  @Invalidates('tasks')
   @DeleteRoute()
   remove(
     @CurrentPrincipal() principal: Principal,

@@ -1,4 +1,5 @@
 import type { Principal } from '@app/auth';
+import { DegradationFlags } from '@app/resilience';
 import { TASK_PRIORITIES, TaskEntity } from '@app/database';
 import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
 import { Injectable } from '@nestjs/common';
@@ -72,6 +73,7 @@ export class TasksService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly idempotency: IdempotencyService,
     private readonly repository: TasksRepository,
+    private readonly flags: DegradationFlags,
   ) {}
 
   create(
@@ -86,6 +88,8 @@ export class TasksService {
   }
 
   async list(principal: Principal, query: ListTasksQueryDto): Promise<TaskPageDto> {
+    // Search is the expensive read: degraded mode turns it away first.
+    if (query.q) this.flags.ensure('search');
     const qb = this.tasks
       .createQueryBuilder('t')
       .where('t.user_id = :userId', { userId: principal.userId });

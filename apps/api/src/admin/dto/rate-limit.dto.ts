@@ -4,6 +4,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { OptionalExpiry } from '../../common/validators';
 
+/** How problems (404s) name an override. */
+export const RATE_LIMIT_RESOURCE = 'Rate-limit override';
 export const MAX_REQUESTS_PER_MINUTE = 10_000_000;
 export const MAX_IDENTIFIER_LENGTH = 200;
 

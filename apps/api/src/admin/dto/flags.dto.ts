@@ -1,0 +1,35 @@
+import type { Feature, FlagsChange, FlagsView } from '@app/resilience';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsBoolean, IsOptional, ValidateNested } from 'class-validator';
+
+class FeaturesDto implements Record<Feature, boolean> {
+  @ApiProperty({ description: 'Search with `q` in GET /v1/tasks.' }) search!: boolean;
+  @ApiProperty({ description: 'POST /v1/tasks/exports.' }) exports!: boolean;
+}
+
+class FeaturesChangeDto implements Partial<Record<Feature, boolean>> {
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() search?: boolean;
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() exports?: boolean;
+}
+
+export class FlagsDto implements FlagsView {
+  @ApiProperty({ description: 'Degraded mode, set by an administrator: every feature is off.' })
+  degraded!: boolean;
+  @ApiProperty({ description: 'Degraded mode entered on its own: the database is failing.' })
+  degradedAutomatically!: boolean;
+  @ApiProperty({ type: FeaturesDto, description: 'Feature flags as set.' })
+  features!: FeaturesDto;
+  @ApiProperty({ type: FeaturesDto, description: 'What is served right now.' })
+  serving!: FeaturesDto;
+}
+
+export class UpdateFlagsDto implements FlagsChange {
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() degraded?: boolean;
+
+  @ApiPropertyOptional({ type: FeaturesChangeDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FeaturesChangeDto)
+  features?: FeaturesChangeDto;
+}

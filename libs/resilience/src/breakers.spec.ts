@@ -1,0 +1,149 @@
+import { parseConfig } from '@app/config';
+import type { ApiException } from '@app/http';
+import { BadRequestException } from '@nestjs/common';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { Breakers, isCallersFault } from './breakers';
+
+/** The breaker state machine through our registry, on Jest's fake clock. */
+describe('Breakers', () => {
+  let breakers: Breakers;
+  let registry: Registry;
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    registry = new Registry();
+    const state = new Gauge({
+      name: 'circuit_breaker_state',
+      help: 'spec',
+      labelNames: ['breaker'],
+      registers: [registry],
+    });
+    const events = new Counter({
+      name: 'circuit_breaker_events_total',
+      help: 'spec',
+      labelNames: ['breaker', 'event'],
+      registers: [registry],
+    });
+    const config = parseConfig({
+      BREAKER_VOLUME_THRESHOLD: '10',
+      BREAKER_ERROR_THRESHOLD_PERCENT: '50',
+      BREAKER_RESET_TIMEOUT_MS: '1000',
+      BREAKER_POSTGRES_TIMEOUT_MS: '200',
+    });
+    breakers = new Breakers(config, state, events);
+    breakers.onModuleInit();
+  });
+
+  afterEach(() => {
+    breakers.onApplicationShutdown();
+    jest.useRealTimers();
+  });
+
+  const fail = () => Promise.reject(new Error('connection refused'));
+  const metric = async (name: string, labels: Record<string, string>) => {
+    const values = (await registry.getSingleMetric(name)!.get()).values;
+    return values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+  };
+
+  /** Opens the postgres breaker: ten failures in the window, past the 50% threshold. */
+  async function open(): Promise<void> {
+    for (let i = 0; i < 10; i += 1) {
+      await expect(breakers.run('postgres', fail)).rejects.toThrow('connection refused');
+    }
+    expect(breakers.stateOf('postgres')).toBe('open');
+  }
+
+  it('stays closed under the volume threshold, opens past the error threshold', async () => {
+    for (let i = 0; i < 9; i += 1) await breakers.run('postgres', fail).catch(() => undefined);
+    expect(breakers.stateOf('postgres')).toBe('closed');
+    await breakers.run('postgres', fail).catch(() => undefined);
+    expect(breakers.stateOf('postgres')).toBe('open');
+    expect(await metric('circuit_breaker_state', { breaker: 'postgres' })).toBe(2);
+  });
+
+  it('while open, refuses at once without running the work', async () => {
+    await open();
+    const work = jest.fn(() => Promise.resolve('ran'));
+    jest.advanceTimersByTime(400);
+    const refused = await breakers.run('postgres', work).catch((error: unknown) => error);
+    // A 503 problem, with Retry-After counting down to the half-open probe (1 s after opening).
+    expect(refused).toMatchObject({
+      code: 'DEPENDENCY_UNAVAILABLE',
+      headers: { 'retry-after': '1' },
+    });
+    expect((refused as ApiException).getStatus()).toBe(503);
+    expect(work).not.toHaveBeenCalled();
+    expect(
+      await metric('circuit_breaker_events_total', { breaker: 'postgres', event: 'reject' }),
+    ).toBe(1);
+  });
+
+  it('half-open: of 200 concurrent callers exactly one probe runs; a good probe closes it', async () => {
+    await open();
+    jest.advanceTimersByTime(1000);
+    expect(breakers.stateOf('postgres')).toBe('half-open');
+    let release!: () => void;
+    const probe = jest.fn(() => new Promise<string>((resolve) => (release = () => resolve('ok'))));
+    const calls = Array.from({ length: 200 }, () => breakers.run('postgres', probe));
+    const settled = Promise.allSettled(calls);
+    release();
+    const results = await settled;
+    expect(probe).toHaveBeenCalledTimes(1);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(
+      results.filter((r) => r.status === 'rejected' && r.reason.code === 'DEPENDENCY_UNAVAILABLE'),
+    ).toHaveLength(199);
+    expect(breakers.stateOf('postgres')).toBe('closed');
+    expect(await metric('circuit_breaker_state', { breaker: 'postgres' })).toBe(0);
+  });
+
+  it('a failed probe opens it again, for another reset timeout', async () => {
+    await open();
+    jest.advanceTimersByTime(1000);
+    await expect(breakers.run('postgres', fail)).rejects.toThrow('connection refused');
+    expect(breakers.stateOf('postgres')).toBe('open');
+    jest.advanceTimersByTime(999);
+    expect(breakers.stateOf('postgres')).toBe('open');
+    jest.advanceTimersByTime(1);
+    expect(breakers.stateOf('postgres')).toBe('half-open');
+  });
+
+  it('a call slower than the timeout fails with 503, and counts as a timeout', async () => {
+    const hung = breakers.run('postgres', () => new Promise(() => undefined));
+    jest.advanceTimersByTime(200);
+    await expect(hung).rejects.toMatchObject({
+      code: 'DEPENDENCY_TIMEOUT',
+      detail: 'postgres did not answer within 200 ms.',
+    });
+    expect(breakers.list().find((b) => b.name === 'postgres')?.window).toMatchObject({
+      calls: 1,
+      timeouts: 1,
+    });
+  });
+
+  it("the caller's faults never open it: 4xx, integrity and data errors", async () => {
+    const duplicate = Object.assign(new Error('duplicate key'), { code: '23505' });
+    for (let i = 0; i < 20; i += 1) {
+      await breakers.run('postgres', () => Promise.reject(duplicate)).catch(() => undefined);
+      await breakers
+        .run('postgres', () => Promise.reject(new BadRequestException()))
+        .catch(() => undefined);
+    }
+    expect(breakers.stateOf('postgres')).toBe('closed');
+    expect(isCallersFault(Object.assign(new Error('syntax'), { code: '42601' }))).toBe(false);
+    expect(isCallersFault(Object.assign(new Error('bad number'), { code: '22P02' }))).toBe(true);
+  });
+
+  it('one breaker per webhook host, created on first use; each trips alone', async () => {
+    expect(breakers.list().map((b) => b.name)).toEqual(['postgres', 'redis', 'rabbitmq']);
+    for (let i = 0; i < 10; i += 1) {
+      await breakers.runWebhook('Bad.example', fail).catch(() => undefined);
+    }
+    expect(await breakers.runWebhook('good.example', () => Promise.resolve('delivered'))).toBe(
+      'delivered',
+    );
+    expect(breakers.stateOf('webhook:bad.example')).toBe('open');
+    expect(breakers.stateOf('webhook:good.example')).toBe('closed');
+    expect(breakers.stateOf('postgres')).toBe('closed');
+  });
+});

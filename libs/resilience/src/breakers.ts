@@ -1,0 +1,189 @@
+import { AppConfig, InjectConfig } from '@app/config';
+import { ApiException } from '@app/http';
+import { HttpException, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import CircuitBreaker from 'opossum';
+import type { Counter, Gauge } from 'prom-client';
+
+/** The dependencies with a breaker of their own; webhooks get one per destination host. */
+export type Dependency = 'postgres' | 'redis' | 'rabbitmq';
+const DEPENDENCIES: readonly Dependency[] = ['postgres', 'redis', 'rabbitmq'];
+
+export type BreakerState = 'closed' | 'half-open' | 'open';
+/** `circuit_breaker_state`'s values. */
+const STATE_VALUES: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+const COUNTED_EVENTS = ['success', 'failure', 'timeout', 'reject', 'open', 'halfOpen', 'close'];
+
+/** What /v1/admin/breakers and the readiness body show of one breaker. */
+export interface BreakerSnapshot {
+  name: string;
+  state: BreakerState;
+  timeoutMs: number;
+  /** Over the rolling window. */
+  window: { calls: number; successes: number; failures: number; timeouts: number; rejects: number };
+}
+
+type Work = () => Promise<unknown>;
+type Breaker = CircuitBreaker<[Work], unknown>;
+
+/**
+ * A failure that says nothing about the dependency's health: a refusal of the request itself (a
+ * 4xx), or Postgres rejecting the data (SQLSTATE class 22, data exception, and 23, integrity
+ * constraint violation: a duplicate name, a missing foreign row). These never open a breaker.
+ */
+export function isCallersFault(error: unknown): boolean {
+  if (error instanceof HttpException) return error.getStatus() < 500;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
+const stateOfBreaker = (breaker: Breaker): BreakerState =>
+  breaker.opened ? 'open' : breaker.halfOpen ? 'half-open' : 'closed';
+
+/**
+ * One opossum circuit breaker per dependency, created once and shared by everything that calls
+ * that dependency, and one per webhook destination host, created on first use. `run()` passes the
+ * work through: while a breaker is open, calls fail at once (EOPENBREAKER) instead of waiting on a
+ * dependency that is down; after BREAKER_RESET_TIMEOUT_MS one call is let through to probe it.
+ * State changes and outcomes go to `circuit_breaker_state{breaker}` (0 closed, 1 half-open,
+ * 2 open) and `circuit_breaker_events_total{breaker,event}`.
+ */
+@Injectable()
+export class Breakers implements OnModuleInit, OnApplicationShutdown {
+  private readonly breakers = new Map<string, Breaker>();
+  /** When each open breaker opened (ms): Retry-After counts down to its half-open probe. */
+  private readonly openedAt = new Map<string, number>();
+
+  constructor(
+    @InjectConfig() private readonly config: AppConfig,
+    @InjectMetric('circuit_breaker_state') private readonly state: Gauge<string>,
+    @InjectMetric('circuit_breaker_events_total') private readonly events: Counter<string>,
+  ) {}
+
+  onModuleInit(): void {
+    // Listed (and in the metrics) from the start, not from their first call.
+    for (const dependency of DEPENDENCIES) this.breaker(dependency);
+  }
+
+  onApplicationShutdown(): void {
+    for (const breaker of this.breakers.values()) breaker.shutdown();
+  }
+
+  /**
+   * Runs `work` through the dependency's breaker. Refused (open), it fails with 503
+   * DEPENDENCY_UNAVAILABLE, too slow with 503 DEPENDENCY_TIMEOUT, both with a Retry-After; the
+   * work's own errors pass through as they are.
+   */
+  run<T>(dependency: Dependency, work: () => Promise<T>): Promise<T> {
+    return this.fire(dependency, work);
+  }
+
+  /** Runs a delivery to `host` through that host's breaker: one bad receiver trips only itself. */
+  runWebhook<T>(host: string, work: () => Promise<T>): Promise<T> {
+    return this.fire(`webhook:${host.toLowerCase()}`, work);
+  }
+
+  /**
+   * The 503 to answer while the dependency's breaker is open, else undefined: for what must not
+   * even start then, but cannot run through the breaker itself.
+   */
+  refusal(dependency: Dependency): ApiException | undefined {
+    return this.stateOf(dependency) === 'open' ? this.unavailable(dependency, true) : undefined;
+  }
+
+  /** A failure to reach the dependency at all (no connection), as a 503 problem. */
+  unreachable(dependency: Dependency, error: Error): ApiException {
+    return new ApiException(
+      'DEPENDENCY_UNAVAILABLE',
+      `${dependency} cannot be reached: ${error.message}`,
+      undefined,
+      { 'retry-after': '1' },
+    );
+  }
+
+  private async fire<T>(name: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return (await this.breaker(name).fire(work)) as T;
+    } catch (error) {
+      if (!(error instanceof Error) || !CircuitBreaker.isOurError(error)) throw error;
+      throw this.unavailable(name, (error as { code?: string }).code === 'EOPENBREAKER');
+    }
+  }
+
+  private unavailable(name: string, open: boolean): ApiException {
+    const reopensIn = (this.openedAt.get(name) ?? 0) + this.config.breakers.resetTimeoutMs;
+    const retryAfter = open ? Math.max(1, Math.ceil((reopensIn - Date.now()) / 1000)) : 1;
+    // Refused: nothing was done. Timed out: the work may still have happened.
+    return open
+      ? new ApiException(
+          'DEPENDENCY_UNAVAILABLE',
+          `${name} is failing: its circuit breaker is open.`,
+          undefined,
+          { 'retry-after': String(retryAfter) },
+        )
+      : new ApiException(
+          'DEPENDENCY_TIMEOUT',
+          `${name} did not answer within ${this.timeoutOf(name)} ms.`,
+          undefined,
+          { 'retry-after': '1' },
+        );
+  }
+
+  /** The state of the named breaker (undefined if it was never created). */
+  stateOf(name: string): BreakerState | undefined {
+    const breaker = this.breakers.get(name);
+    return breaker && stateOfBreaker(breaker);
+  }
+
+  list(): BreakerSnapshot[] {
+    return [...this.breakers.entries()].map(([name, breaker]) => {
+      const stats = breaker.stats;
+      return {
+        name,
+        state: stateOfBreaker(breaker),
+        timeoutMs: this.timeoutOf(name),
+        window: {
+          calls: stats.fires,
+          successes: stats.successes,
+          failures: stats.failures,
+          timeouts: stats.timeouts,
+          rejects: stats.rejects,
+        },
+      };
+    });
+  }
+
+  private breaker(name: string): Breaker {
+    const existing = this.breakers.get(name);
+    if (existing) return existing;
+    const settings = this.config.breakers;
+    const created: Breaker = new CircuitBreaker((work: Work) => work(), {
+      name,
+      timeout: this.timeoutOf(name),
+      errorThresholdPercentage: settings.errorThresholdPercentage,
+      volumeThreshold: settings.volumeThreshold,
+      resetTimeout: settings.resetTimeoutMs,
+      rollingCountTimeout: settings.rollingWindowMs,
+      rollingCountBuckets: 10,
+      errorFilter: isCallersFault,
+    });
+    const gauge = this.state.labels(name);
+    gauge.set(STATE_VALUES.closed);
+    for (const event of COUNTED_EVENTS) {
+      const counter = this.events.labels(name, event);
+      created.on(event as 'success', () => counter.inc());
+    }
+    created.on('open', () => this.openedAt.set(name, Date.now()));
+    const update = () => gauge.set(STATE_VALUES[stateOfBreaker(created)]);
+    created.on('open', update);
+    created.on('halfOpen', update);
+    created.on('close', update);
+    this.breakers.set(name, created);
+    return created;
+  }
+
+  private timeoutOf(name: string): number {
+    const kind = name.startsWith('webhook:') ? 'webhook' : (name as Dependency);
+    return this.config.breakers.timeoutsMs[kind];
+  }
+}

@@ -1,0 +1,130 @@
+import { loadConfig } from '@app/config';
+import { Breakers } from '@app/resilience';
+import {
+  FaultProxy,
+  type Reply,
+  call,
+  createTask,
+  eventually,
+  expectProblem,
+  registerUser,
+} from '@app/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { printFigures } from './figures';
+import { startApi } from './app';
+
+/**
+ * The postgres circuit breaker (libs/resilience) with Postgres black-holed through FaultProxy
+ * while requests flow: bounded waits, then fast 503s for writes, stale reads, readiness 503 with
+ * liveness 200, and recovery on its own once the network heals.
+ */
+describe('the postgres breaker, with Postgres cut', () => {
+  let app: NestFastifyApplication;
+  let proxy: FaultProxy;
+
+  beforeAll(async () => {
+    const database = new URL(loadConfig().database.url);
+    proxy = await FaultProxy.start({ host: database.hostname, port: Number(database.port) });
+    database.host = `127.0.0.1:${proxy.port}`;
+    app = await startApi({
+      DATABASE_URL: database.toString(),
+      DATABASE_STATEMENT_TIMEOUT_MS: '300',
+      DATABASE_CONNECT_TIMEOUT_MS: '500',
+      BREAKER_VOLUME_THRESHOLD: '5',
+      BREAKER_RESET_TIMEOUT_MS: '3000',
+      CACHE_TTL_SECONDS: '1',
+      CACHE_LOCAL_TTL_MS: '100',
+    });
+  });
+
+  afterAll(async () => {
+    await proxy.set({ kind: 'pass' });
+    await app.close();
+    await proxy.close();
+  });
+
+  it('bounds every wait, refuses writes at once, serves reads stale, and recovers', async () => {
+    const user = await registerUser(app);
+    const task = await createTask(app, user);
+    const other = await createTask(app, user);
+    const read = (id: string) =>
+      call(app, { method: 'GET', url: `/v1/tasks/${id}`, token: user.accessToken });
+    const write = () =>
+      call(app, {
+        method: 'POST',
+        url: '/v1/tasks',
+        token: user.accessToken,
+        body: { title: 'x' },
+      });
+    const cached = await read(task.id);
+    await sleep(1100); // no longer fresh: served again only as stale
+
+    await proxy.set({ kind: 'blackhole' });
+    // Requests keep coming while the breaker is still closed: each waits the timeout at most.
+    const timed = async (request: () => Promise<Reply<any>>) => {
+      const started = performance.now();
+      const reply = await request();
+      return { reply, ms: performance.now() - started };
+    };
+    const during: Array<{ reply: Reply<any>; ms: number }> = [];
+    const breakers = app.get(Breakers);
+    const deadline = Date.now() + 20_000;
+    while (breakers.stateOf('postgres') === 'closed' && Date.now() < deadline) {
+      during.push(
+        ...(await Promise.all(
+          // Reads only: a write that times out may have committed, so it drops the cached tasks
+          // (there would be nothing left to serve stale below).
+          Array.from({ length: 6 }, () => timed(() => read(other.id))),
+        )),
+      );
+    }
+    expect(breakers.stateOf('postgres')).toBe('open');
+    for (const { reply } of during) {
+      expect(reply.status).toBe(503);
+      expect(['DEPENDENCY_UNAVAILABLE', 'DEPENDENCY_TIMEOUT']).toContain(reply.body.code);
+      expect(reply.headers['retry-after']).toMatch(/^\d+$/);
+    }
+    const slowest = Math.max(...during.map((d) => d.ms));
+    // The breaker's 300 ms, or a new connection's 500 ms bound, plus a ROLLBACK's own bound.
+    expect(slowest).toBeLessThan(2500);
+
+    // Open: writes are refused at once, with a problem and Retry-After.
+    const refusals: number[] = [];
+    for (let i = 0; i < 100; i += 1) {
+      const { reply, ms } = await timed(write);
+      expectProblem(reply, 503, 'DEPENDENCY_UNAVAILABLE');
+      expect(Number(reply.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      refusals.push(ms);
+    }
+    refusals.sort((a, b) => a - b);
+    const p99 = refusals[98];
+    printFigures(
+      `breaker open: write refused in p50 ${refusals[49].toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; slowest request while closed ${slowest.toFixed(0)} ms`,
+    );
+    // Nothing waits on the database any more (the timeout is 300 ms).
+    expect(p99).toBeLessThan(25);
+
+    // Reads: what was cached comes back stale; what was not is a 503 problem.
+    const stale = await read(task.id);
+    expect([stale.status, stale.headers['x-cache'], stale.body]).toEqual([
+      200,
+      'stale',
+      cached.body,
+    ]);
+    expectProblem(await read(other.id), 503, 'DEPENDENCY_UNAVAILABLE');
+
+    // Probes: not ready, still alive.
+    expect((await call(app, { method: 'GET', url: '/health/ready' })).status).toBe(503);
+    expect((await call(app, { method: 'GET', url: '/health/live' })).status).toBe(200);
+
+    // Healed: after the reset timeout (3 s) one probe query goes through, and the breaker closes.
+    await proxy.set({ kind: 'pass' });
+    const back = await eventually(write, (reply) => reply.status === 201, 10_000, 100);
+    expect(back.status).toBe(201);
+    expect(app.get(Breakers).stateOf('postgres')).toBe('closed');
+    expect((await read(other.id)).status).toBe(200);
+    expect((await call(app, { method: 'GET', url: '/health/ready' })).status).toBe(200);
+  });
+});
