@@ -180,9 +180,20 @@ describe('FaultProxy', () => {
       process
         .getActiveResourcesInfo()
         .filter((kind) => ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'].includes(kind)).length;
-    // Two loop turns, so handles that earlier tests closed have finished closing.
-    for (let turn = 0; turn < 2; turn += 1) await new Promise(setImmediate);
-    const baseline = resources();
+    // Earlier tests' sockets close asynchronously (the echo server's side only once it hears the
+    // FIN or RST), so the baseline is taken once they are all gone and the count holds still.
+    await eventually(
+      () => Promise.resolve(echoSockets.size),
+      (n) => n === 0,
+      2000,
+    );
+    let baseline = resources();
+    for (let settled = 0, tries = 0; settled < 3 && tries < 100; tries += 1) {
+      await sleep(20);
+      const now = resources();
+      settled = now === baseline ? settled + 1 : 0;
+      baseline = now;
+    }
     const proxy = await startProxy();
     const client = await connect(proxy.port);
     expect(await roundTrip(client, 'hello')).toBe('hello');
