@@ -3,6 +3,7 @@ import { Breakers } from '@app/resilience';
 import {
   FaultProxy,
   type Reply,
+  type TestUser,
   call,
   createTask,
   eventually,
@@ -30,8 +31,13 @@ describe('the postgres breaker, with Postgres cut', () => {
     database.host = `127.0.0.1:${proxy.port}`;
     app = await startApi({
       DATABASE_URL: database.toString(),
-      DATABASE_STATEMENT_TIMEOUT_MS: '300',
-      DATABASE_CONNECT_TIMEOUT_MS: '500',
+      // Hung queries hold their connections for the statement timeout (+1 s), long after the
+      // breaker gave up on them at 300 ms.
+      DATABASE_STATEMENT_TIMEOUT_MS: '5000',
+      BREAKER_POSTGRES_TIMEOUT_MS: '300',
+      // A pool smaller than the requests in flight below: those queued for a connection while
+      // the others hang must be bounded by the breaker too, not by the 5 s connect timeout.
+      DATABASE_POOL_SIZE: '2',
       BREAKER_VOLUME_THRESHOLD: '5',
       BREAKER_RESET_TIMEOUT_MS: '3000',
       CACHE_TTL_SECONDS: '1',
@@ -51,13 +57,10 @@ describe('the postgres breaker, with Postgres cut', () => {
     const other = await createTask(app, user);
     const read = (id: string) =>
       call(app, { method: 'GET', url: `/v1/tasks/${id}`, token: user.accessToken });
-    const write = () =>
-      call(app, {
-        method: 'POST',
-        url: '/v1/tasks',
-        token: user.accessToken,
-        body: { title: 'x' },
-      });
+    const writer = await registerUser(app);
+    const writeAs = (who: TestUser) =>
+      call(app, { method: 'POST', url: '/v1/tasks', token: who.accessToken, body: { title: 'x' } });
+    const write = () => writeAs(user);
     const cached = await read(task.id);
     await sleep(1100); // no longer fresh: served again only as stale
 
@@ -73,11 +76,13 @@ describe('the postgres breaker, with Postgres cut', () => {
     const deadline = Date.now() + 20_000;
     while (breakers.stateOf('postgres') === 'closed' && Date.now() < deadline) {
       during.push(
-        ...(await Promise.all(
-          // Reads only: a write that times out may have committed, so it drops the cached tasks
-          // (there would be nothing left to serve stale below).
-          Array.from({ length: 6 }, () => timed(() => read(other.id))),
-        )),
+        ...(await Promise.all([
+          ...Array.from({ length: 6 }, () => timed(() => read(other.id))),
+          // Writes by another user: a write that times out may have committed, so it drops its
+          // owner's cached tasks (this user's must stay, to be served stale below). Its ROLLBACK
+          // hangs too, holding the connection, so the pool (2) runs out.
+          ...Array.from({ length: 16 }, () => timed(() => writeAs(writer))),
+        ])),
       );
     }
     expect(breakers.stateOf('postgres')).toBe('open');
@@ -87,8 +92,10 @@ describe('the postgres breaker, with Postgres cut', () => {
       expect(reply.headers['retry-after']).toMatch(/^\d+$/);
     }
     const slowest = Math.max(...during.map((d) => d.ms));
-    // The breaker's 300 ms, or a new connection's 500 ms bound, plus a ROLLBACK's own bound.
-    expect(slowest).toBeLessThan(2500);
+    // The breaker's 300 ms on a query, a new connection or the wait for a free one, plus at most
+    // as long for a ROLLBACK; not the 5 s connect timeout, nor the 6 s query timeout of a hung
+    // ROLLBACK, that requests would otherwise wait out.
+    expect(slowest).toBeLessThan(2000);
 
     // Open: writes are refused at once, with a problem and Retry-After.
     const refusals: number[] = [];
@@ -103,8 +110,9 @@ describe('the postgres breaker, with Postgres cut', () => {
     printFigures(
       `breaker open: write refused in p50 ${refusals[49].toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; slowest request while closed ${slowest.toFixed(0)} ms`,
     );
-    // Nothing waits on the database any more (the timeout is 300 ms).
-    expect(p99).toBeLessThan(25);
+    // None waited on the database any more: each came back far inside the 300 ms a call to it
+    // may take. (How fast a refusal is, is measured by npm run bench, not asserted here.)
+    expect(refusals[99]).toBeLessThan(150);
 
     // Reads: what was cached comes back stale; what was not is a 503 problem.
     const stale = await read(task.id);

@@ -1,6 +1,10 @@
 import { parseConfig } from '@app/config';
 import type { ApiException } from '@app/http';
 import { BadRequestException } from '@nestjs/common';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { Breakers, isCallersFault } from './breakers';
 
@@ -145,5 +149,57 @@ describe('Breakers', () => {
     expect(breakers.stateOf('webhook:bad.example')).toBe('open');
     expect(breakers.stateOf('webhook:good.example')).toBe('closed');
     expect(breakers.stateOf('postgres')).toBe('closed');
+  });
+});
+
+/** A timeout that really stops the work: a webhook receiver that never answers, on real timers. */
+describe('Breakers: timeouts abort the work', () => {
+  let receiver: http.Server;
+  let breakers: Breakers;
+  /** Resolves when the receiver's side of the request's connection closes. */
+  let closed: Promise<number>;
+
+  beforeAll(async () => {
+    let markClosed: (at: number) => void = () => undefined;
+    closed = new Promise((resolve) => (markClosed = resolve));
+    // Reads the request, then never answers.
+    receiver = http.createServer((request) => {
+      request.socket.once('close', () => markClosed(performance.now()));
+    });
+    receiver.listen(0, '127.0.0.1');
+    await once(receiver, 'listening');
+    const registry = new Registry();
+    breakers = new Breakers(
+      parseConfig({ BREAKER_WEBHOOK_TIMEOUT_MS: '200' }),
+      new Gauge({ name: 'state', help: 'spec', labelNames: ['breaker'], registers: [registry] }),
+      new Counter({
+        name: 'events',
+        help: 'spec',
+        labelNames: ['breaker', 'event'],
+        registers: [registry],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    breakers.onApplicationShutdown();
+    receiver.closeAllConnections();
+    receiver.close();
+    await once(receiver, 'close');
+  });
+
+  it('a delivery past its timeout fails with 503 and its request is cut, not left running', async () => {
+    const { port } = receiver.address() as AddressInfo;
+    const started = performance.now();
+    const failed = await breakers
+      .runWebhook('127.0.0.1', (signal) =>
+        fetch(`http://127.0.0.1:${port}/hook`, { method: 'POST', body: '{}', signal }),
+      )
+      .catch((error: unknown) => error);
+    expect(failed).toMatchObject({ code: 'DEPENDENCY_TIMEOUT' });
+    // The receiver sees its connection close at the timeout, not whenever it would have answered.
+    const closedAt = await Promise.race([closed, sleep(2000).then(() => Infinity)]);
+    expect(closedAt - started).toBeGreaterThanOrEqual(190);
+    expect(closedAt - started).toBeLessThan(1000);
   });
 });

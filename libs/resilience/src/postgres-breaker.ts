@@ -68,9 +68,7 @@ export class PostgresBreaker implements OnModuleInit {
           ),
       );
       const settled = attempt.catch((error: unknown) => {
-        const socket = (this as unknown as { connection?: { stream?: { destroy(): void } } })
-          .connection?.stream;
-        socket?.destroy();
+        dropConnection(this);
         throw error;
       });
       if (!callback) return settled;
@@ -86,23 +84,42 @@ export class PostgresBreaker implements OnModuleInit {
   /**
    * Connecting does not run through the breaker (handing out an idle connection says nothing of
    * the database, and would close a half-open breaker), but an open breaker refuses it before it
-   * waits on the pool, and a failure to connect is a 503 like a failed query.
+   * waits on the pool, and a failure to connect is a 503 like a failed query. The wait for a free
+   * connection is bounded by the breaker's timeout too: with the database hung, the pool's
+   * connections stay busy until their own query_timeout, and the requests queued behind them
+   * would otherwise wait out DATABASE_CONNECT_TIMEOUT_MS. A connection handed out after the wait
+   * was given up goes straight back to the pool.
    */
   private guardConnect(pool: Pool): void {
     const connect = pool.connect.bind(pool) as (callback: ConnectCallback) => void;
+    const waitMs = this.breakers.timeoutMs('postgres');
     const connected = (): Promise<[PoolClient, Done]> =>
       new Promise((resolve, reject) => {
         const refusal = this.breakers.refusal('postgres');
         if (refusal) return reject(refusal);
-        connect((error, client, done) =>
-          error || !client
-            ? reject(
-                error instanceof ApiException
-                  ? error
-                  : this.breakers.unreachable('postgres', error ?? new Error('no connection')),
-              )
-            : resolve([client, done]),
-        );
+        let waiting = true;
+        const timer = setTimeout(() => {
+          waiting = false;
+          const error = new Error(`no connection was free within ${waitMs} ms`);
+          reject(this.breakers.unreachable('postgres', error));
+        }, waitMs);
+        connect((error, client, done) => {
+          if (!waiting) {
+            if (client) done();
+            return;
+          }
+          waiting = false;
+          clearTimeout(timer);
+          if (error || !client) {
+            reject(
+              error instanceof ApiException
+                ? error
+                : this.breakers.unreachable('postgres', error ?? new Error('no connection')),
+            );
+          } else {
+            resolve([client, done]);
+          }
+        });
       });
     const guarded = (callback?: ConnectCallback): Promise<PoolClient> | undefined => {
       if (!callback) return connected().then(([client]) => client);
@@ -123,8 +140,9 @@ export class PostgresBreaker implements OnModuleInit {
       const [first] = args;
       const text = typeof first === 'string' ? first : (first as { text?: unknown } | null)?.text;
       const submittable = typeof (first as { submit?: unknown } | null)?.submit === 'function';
-      if (submittable || (typeof text === 'string' && /^\s*ROLLBACK\b/i.test(text))) {
-        return query(...args);
+      if (submittable) return query(...args);
+      if (typeof text === 'string' && /^\s*ROLLBACK\b/i.test(text)) {
+        return this.rollback(client, query, args);
       }
       const callback =
         typeof args[args.length - 1] === 'function' ? (args.pop() as Callback) : undefined;
@@ -138,4 +156,34 @@ export class PostgresBreaker implements OnModuleInit {
     };
     client.query = guarded as PoolClient['query'];
   }
+
+  /**
+   * A ROLLBACK is never refused, but it is not waited on for longer than the breaker's timeout
+   * either: past it, the connection is dropped. The pending ROLLBACK then fails at once, the pool
+   * discards the connection rather than take it back inside a transaction, and the server rolls
+   * the transaction back when it sees the connection gone.
+   */
+  private rollback(client: PoolClient, query: Query, args: unknown[]): unknown {
+    const timer = setTimeout(() => dropConnection(client), this.breakers.timeoutMs('postgres'));
+    const last = args[args.length - 1];
+    if (typeof last === 'function') {
+      const callback = last as Callback;
+      args[args.length - 1] = (error: unknown, result?: unknown) => {
+        clearTimeout(timer);
+        callback(error, result);
+      };
+      return query(...args);
+    }
+    const result = query(...args) as Promise<unknown>;
+    const settled = () => clearTimeout(timer);
+    result.then(settled, settled);
+    return result;
+  }
+}
+
+/** Closes the client's socket: what it has in flight fails, and it never serves again. */
+function dropConnection(client: Client | PoolClient): void {
+  (
+    client as unknown as { connection?: { stream?: { destroy(): void } } }
+  ).connection?.stream?.destroy();
 }
