@@ -1,12 +1,14 @@
 import { CacheService } from '@app/cache';
 import { AppConfig, loadConfig } from '@app/config';
 import { createRedisClient } from '@app/redis';
+import { Breakers } from '@app/resilience';
 import { FaultProxy, eventually } from '@app/testing';
 import { Logger, NotFoundException } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter, Registry } from 'prom-client';
+import { breakersFor } from './breakers';
 
 /**
  * The two-level cache against the real Redis: several CacheService instances (as several api
@@ -15,6 +17,7 @@ import { Counter, Registry } from 'prom-client';
 describe('CacheService (two levels, real Redis)', () => {
   const clients: Redis[] = [];
   const services: CacheService[] = [];
+  const breakerSets: Breakers[] = [];
   const proxies: FaultProxy[] = [];
   const prefix = `${loadConfig().redis.keyPrefix}cache-spec:${randomUUID()}:`;
 
@@ -25,12 +28,14 @@ describe('CacheService (two levels, real Redis)', () => {
 
   afterAll(async () => {
     for (const service of services) service.onApplicationShutdown();
+    for (const breakers of breakerSets) breakers.onApplicationShutdown();
     for (const client of clients) client.disconnect();
     await Promise.all(proxies.map((proxy) => proxy.close()));
   });
 
   interface Instance {
     cache: CacheService;
+    breakers: Breakers;
     counts: () => Promise<Record<string, number>>;
   }
 
@@ -50,9 +55,11 @@ describe('CacheService (two levels, real Redis)', () => {
       labelNames: ['level', 'result'],
       registers: [registry],
     });
-    const cache = new CacheService(config, redis, requests);
+    const breakers = breakersFor(config);
+    const cache = new CacheService(config, redis, requests, breakers);
     cache.onModuleInit();
     services.push(cache);
+    breakerSets.push(breakers);
     // Subscribed: a value of a fresh scope is then shared through Redis (`miss`, not `bypass`).
     await eventually(
       async () => (await cache.read(`probe:${randomUUID()}`, 'k', resolved(1))).outcome,
@@ -65,7 +72,7 @@ describe('CacheService (two levels, real Redis)', () => {
         metric.values.map((v) => [`${v.labels.level}/${v.labels.result}`, v.value]),
       );
     };
-    return { cache, counts };
+    return { cache, breakers, counts };
   }
 
   const resolved =
@@ -204,14 +211,24 @@ describe('CacheService (two levels, real Redis)', () => {
     ).rejects.toThrow('database down');
   });
 
-  it('without Redis: reads and writes succeed, from this instance and the database', async () => {
+  /** A proxy in front of this run's Redis, to cut it. */
+  async function redisProxy(): Promise<FaultProxy> {
     const target = new URL(loadConfig().redis.url);
     const proxy = await FaultProxy.start({
       host: target.hostname,
       port: Number(target.port || 6379),
     });
     proxies.push(proxy);
-    const a = await instance({}, `redis://127.0.0.1:${proxy.port}`);
+    return proxy;
+  }
+
+  it('without Redis: reads and writes succeed, from this instance and the database', async () => {
+    const proxy = await redisProxy();
+    // Short enough that a redis breaker opened by one fault has closed before the next.
+    const a = await instance(
+      { BREAKER_RESET_TIMEOUT_MS: '300' },
+      `redis://127.0.0.1:${proxy.port}`,
+    );
     const owner = randomUUID();
     const scope = `tasks:${owner}`;
     let value = 'v1';
@@ -240,5 +257,55 @@ describe('CacheService (two levels, real Redis)', () => {
       );
       expect(back).toBe('miss');
     }
+  });
+
+  it('a hung Redis opens the redis breaker: reads then stop waiting on it, until it answers again', async () => {
+    const proxy = await redisProxy();
+    const a = await instance(
+      {
+        BREAKER_VOLUME_THRESHOLD: '3',
+        BREAKER_REDIS_TIMEOUT_MS: '100',
+        BREAKER_RESET_TIMEOUT_MS: '1000',
+      },
+      `redis://127.0.0.1:${proxy.port}`,
+    );
+    const source = loader(() => 'value', 0);
+    // Each read of a scope this instance has not seen asks Redis for the scope's generation.
+    const readNew = async () => {
+      const started = performance.now();
+      const read = await a.cache.read(`tasks:${randomUUID()}`, 'k', source.load);
+      return { outcome: read.outcome, ms: performance.now() - started };
+    };
+    await proxy.set({ kind: 'blackhole' });
+    // Hung calls wait REDIS_WAIT_MS (50 ms), and count as failures once the breaker's 100 ms pass.
+    const state = await eventually(
+      async () => {
+        await readNew();
+        return a.breakers.stateOf('redis');
+      },
+      (current) => current === 'open',
+      5000,
+    );
+    expect(state).toBe('open');
+
+    const rejects = () => a.breakers.list().find((b) => b.name === 'redis')!.window.rejects;
+    const rejectedBefore = rejects();
+    const whileOpen = [];
+    for (let i = 0; i < 20; i += 1) whileOpen.push(await readNew());
+    expect(whileOpen.map((read) => read.outcome)).toEqual(Array(20).fill('bypass'));
+    // Each read's Redis call was refused by the breaker, not sent and waited on: 20 reads took
+    // far less than the 20 × 50 ms that waiting on the hung Redis would have cost.
+    expect(rejects() - rejectedBefore).toBe(20);
+    expect(whileOpen.reduce((total, read) => total + read.ms, 0)).toBeLessThan(500);
+
+    await proxy.set({ kind: 'pass' });
+    // Its half-open probe succeeds, it closes, and the shared level is used again.
+    const back = await eventually(
+      async () => (await readNew()).outcome,
+      (outcome) => outcome === 'miss',
+      5000,
+    );
+    expect(back).toBe('miss');
+    expect(a.breakers.stateOf('redis')).toBe('closed');
   });
 });

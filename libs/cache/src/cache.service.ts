@@ -1,5 +1,6 @@
 import { AppConfig, InjectConfig } from '@app/config';
 import { InjectRedis, withTimeout } from '@app/redis';
+import { Breakers } from '@app/resilience';
 import { HttpException, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Cache, createCache } from 'cache-manager';
@@ -9,7 +10,7 @@ import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
 import type { Counter } from 'prom-client';
 import { coalesceAsync } from 'promise-coalesce';
-import { Generations, REDIS_WAIT_MS, Token } from './generations';
+import { Generations, REDIS_WAIT_MS, RedisGuard, Token } from './generations';
 
 /** Where a response came from (the X-Cache header, CONTRACT §7). */
 export type CacheOutcome = 'hit-local' | 'hit-redis' | 'miss' | 'stale' | 'bypass';
@@ -60,13 +61,17 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
   private readonly instance = randomUUID();
   private readonly counts: Record<Level, Record<Result, Counter.Internal>>;
   private readonly settings: AppConfig['cache'];
+  /** Every Redis call goes through the redis breaker: while it is open, none waits on Redis. */
+  private readonly guard: RedisGuard;
 
   constructor(
     @InjectConfig() config: AppConfig,
     @InjectRedis() redis: Redis,
     @InjectMetric('cache_requests_total') requests: Counter<string>,
+    breakers: Breakers,
   ) {
     this.settings = config.cache;
+    this.guard = (call) => breakers.run('redis', call);
     const { ttlMs, staleMs, localMaxEntries, localMaxBytes } = config.cache;
     this.local = new LRUCache({ max: localMaxEntries, maxSize: localMaxBytes });
     this.shared = createCache(redisInsStore(redis, { ttl: ttlMs + staleMs }));
@@ -76,6 +81,7 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
       ttlMs + staleMs,
       () => this.local.clear(),
       this.instance,
+      this.guard,
     );
     const counter = (level: Level): Record<Result, Counter.Internal> => ({
       hit: requests.labels(level, 'hit'),
@@ -148,7 +154,7 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
     if (shared) {
       try {
         const found = await withTimeout(
-          this.shared.get<SharedEntry>(`cache:${full}`),
+          this.guard(() => this.shared.get<SharedEntry>(`cache:${full}`)),
           REDIS_WAIT_MS,
         );
         if (found !== undefined) {
@@ -184,7 +190,7 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
     if (shared) {
       const stored: SharedEntry = { v: value, t: loaded };
       // Not awaited: the response does not wait for Redis. A failure only costs a later miss.
-      this.shared.set(`cache:${full}`, stored).catch(() => undefined);
+      this.guard(() => this.shared.set(`cache:${full}`, stored)).catch(() => undefined);
     }
     return { value, outcome: shared ? 'miss' : 'bypass' };
   }

@@ -12,6 +12,9 @@ import { coalesceAsync } from 'promise-coalesce';
  */
 export type Token = string;
 
+/** Runs a Redis call through the redis circuit breaker: refused at once while it is open. */
+export type RedisGuard = <T>(call: () => Promise<T>) => Promise<T>;
+
 /** How long a Redis read or write on the request path may wait before the cache goes without. */
 export const REDIS_WAIT_MS = 50;
 /**
@@ -82,6 +85,7 @@ export class Generations {
     private readonly flushed: () => void,
     /** Distinguishes this instance's single-flight keys from another's in the same process. */
     private readonly instance: string,
+    private readonly guard: RedisGuard,
   ) {
     if (!('cacheBump' in redis))
       redis.defineCommand('cacheBump', { numberOfKeys: 1, lua: BUMP_LUA });
@@ -135,7 +139,8 @@ export class Generations {
   private async read(scope: string): Promise<Token> {
     const epoch = this.epoch;
     this.heard.set(scope, -1);
-    const stored = await withTimeout(this.redis.get(genKey(scope)), REDIS_WAIT_MS).then(
+    const read = this.guard(() => this.redis.get(genKey(scope)));
+    const stored = await withTimeout(read, REDIS_WAIT_MS).then(
       (value) => Number(value ?? 0),
       () => undefined,
     );
@@ -150,7 +155,9 @@ export class Generations {
   /** Sends `units` writes' bump of one scope; on failure leaves them to the retry timer. */
   private async send(scope: string, units: number): Promise<void> {
     try {
-      await this.redis.cacheBump(genKey(scope), this.channel, scope, this.lifetimeMs);
+      await this.guard(() =>
+        this.redis.cacheBump(genKey(scope), this.channel, scope, this.lifetimeMs),
+      );
     } catch {
       this.failed.set(scope, (this.failed.get(scope) ?? 0) + units);
       this.retry ??= setInterval(() => this.retryFailed(), RETRY_MS).unref();

@@ -94,7 +94,10 @@ export class DegradationFlags implements OnModuleInit, OnApplicationShutdown {
     }
     if (Object.keys(fields).length > 0) {
       try {
-        await withTimeout(this.redis.hset(KEY, fields), REDIS_WAIT_MS);
+        await withTimeout(
+          this.breakers.run('redis', () => this.redis.hset(KEY, fields)),
+          REDIS_WAIT_MS,
+        );
       } catch (error) {
         throw new ApiException(
           'DEPENDENCY_UNAVAILABLE',
@@ -111,7 +114,10 @@ export class DegradationFlags implements OnModuleInit, OnApplicationShutdown {
   private async reload(): Promise<void> {
     let stored: Record<string, string>;
     try {
-      stored = await withTimeout(this.redis.hgetall(KEY), REDIS_WAIT_MS);
+      stored = await withTimeout(
+        this.breakers.run('redis', () => this.redis.hgetall(KEY)),
+        REDIS_WAIT_MS,
+      );
     } catch {
       return; // the last flags read stay in force
     }
