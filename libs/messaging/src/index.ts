@@ -1,1 +1,3 @@
+export { Publisher } from './publisher';
 export { QUEUES, queueName, rmqServerOptions } from './rmq-options';
+export type { QueueName } from './rmq-options';

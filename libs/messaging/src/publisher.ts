@@ -1,0 +1,54 @@
+import { AppConfig, InjectConfig } from '@app/config';
+import { Breakers } from '@app/resilience';
+import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { ClientRMQ } from '@nestjs/microservices';
+import { firstValueFrom } from 'rxjs';
+import { QueueName, queueName, rmqServerOptions } from './rmq-options';
+
+/**
+ * Publishes events to the worker's queues through the RMQ transport's client, and through the
+ * `rabbitmq` circuit breaker: a publish resolves once the broker has confirmed it (the client's
+ * channel is a confirm channel), fails with 503 DEPENDENCY_TIMEOUT past
+ * BREAKER_RABBITMQ_TIMEOUT_MS, and while the breaker is open fails at once with 503
+ * DEPENDENCY_UNAVAILABLE instead of waiting on a broker that is down.
+ *
+ * A publish that timed out may still reach the queue later (the client keeps it and sends it on
+ * reconnection), so callers that retry must publish what an idempotent consumer can take twice.
+ * Messages are persistent, to durable queues declared as the worker declares them.
+ */
+@Injectable()
+export class Publisher implements OnApplicationShutdown {
+  private readonly clients = new Map<QueueName, ClientRMQ>();
+
+  constructor(
+    @InjectConfig() private readonly config: AppConfig,
+    private readonly breakers: Breakers,
+  ) {}
+
+  publish(queue: QueueName, pattern: string, data: unknown): Promise<void> {
+    return this.breakers.run('rabbitmq', () =>
+      firstValueFrom(this.client(queue).emit(pattern, data), { defaultValue: undefined }),
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((client) => client.close()));
+    this.clients.clear();
+  }
+
+  private client(queue: QueueName): ClientRMQ {
+    let client = this.clients.get(queue);
+    if (client === undefined) {
+      const { options } = rmqServerOptions(this.config, queue);
+      client = new ClientRMQ({
+        urls: options?.urls,
+        queue: queueName(this.config, queue),
+        queueOptions: options?.queueOptions,
+        persistent: true,
+        socketOptions: options?.socketOptions,
+      });
+      this.clients.set(queue, client);
+    }
+    return client;
+  }
+}
