@@ -21,9 +21,20 @@ export interface ProblemDetails {
 export interface Problem {
   body: ProblemDetails;
   headers: Record<string, string>;
-  /** True for 5xx: the cause is ours, and is logged; the body says nothing of it. */
+  /**
+   * True for a 5xx whose cause is to be logged (the body says nothing of it). Not for the
+   * refusals the service chooses while protecting itself (an open breaker, load shedding,
+   * degraded mode): they come by the thousand when they come, the access log and the metrics
+   * count each one, and their cause is logged once, where it changes (a breaker opening).
+   */
   internal: boolean;
 }
+
+const DELIBERATE_REFUSALS: ReadonlySet<ErrorCode> = new Set([
+  'DEPENDENCY_UNAVAILABLE',
+  'OVERLOADED',
+  'DEGRADED',
+]);
 
 function detailOf(exception: HttpException): string {
   const response = exception.getResponse();
@@ -65,7 +76,7 @@ export function toProblem(thrown: unknown, request: FastifyRequest): Problem {
     requestId: String(request.id),
   };
   if (errors) body.errors = errors;
-  return { body, headers, internal: status >= 500 };
+  return { body, headers, internal: status >= 500 && !DELIBERATE_REFUSALS.has(code) };
 }
 
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {

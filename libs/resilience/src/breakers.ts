@@ -1,6 +1,12 @@
 import { AppConfig, InjectConfig } from '@app/config';
 import { ApiException } from '@app/http';
-import { HttpException, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import {
+  HttpException,
+  Injectable,
+  Logger,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import CircuitBreaker from 'opossum';
 import type { Counter, Gauge } from 'prom-client';
@@ -50,6 +56,7 @@ const stateOfBreaker = (breaker: Breaker): BreakerState =>
  */
 @Injectable()
 export class Breakers implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Breakers');
   private readonly breakers = new Map<string, Breaker>();
   /** When each open breaker opened (ms): Retry-After counts down to its half-open probe. */
   private readonly openedAt = new Map<string, number>();
@@ -189,7 +196,12 @@ export class Breakers implements OnModuleInit, OnApplicationShutdown {
       const counter = this.events.labels(name, event);
       created.on(event as 'success', () => counter.inc());
     }
-    created.on('open', () => this.openedAt.set(name, Date.now()));
+    created.on('open', () => {
+      this.openedAt.set(name, Date.now());
+      this.logger.warn(`${name}: breaker open, calls refused for ${settings.resetTimeoutMs} ms`);
+    });
+    created.on('halfOpen', () => this.logger.log(`${name}: breaker half-open, one call probes`));
+    created.on('close', () => this.logger.log(`${name}: breaker closed`));
     const update = () => gauge.set(STATE_VALUES[stateOfBreaker(created)]);
     created.on('open', update);
     created.on('halfOpen', update);
