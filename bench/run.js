@@ -29,6 +29,7 @@ const RUN_DIR = path.join(__dirname, '.run');
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 const API_ENTRY = path.join(ROOT, 'dist/apps/api/apps/api/src/main.js');
 const REQUEST_SCRIPT = path.join(__dirname, 'request.lua');
+const FIXED_RATE_SCRIPT = path.join(__dirname, 'fixed-rate.js');
 
 const PG_ADMIN_URL = 'postgres://postgres@localhost:5432/postgres';
 const DATABASE = 'taskhub_bench';
@@ -42,8 +43,17 @@ const TARGETS = {
   api: { port: 3990, env: {} },
   'api-unlimited': { port: 3992, env: { RATE_LIMIT_ENABLED: 'false' } },
   'api-uncached': { port: 3993, env: { CACHE_ENABLED: 'false' } },
+  // Reaches Postgres through a FaultProxy that is cut once the api is up, which opens its postgres
+  // breaker for the rest of the run (the longest reset timeout, 10 min: no probe meanwhile).
+  'api-db-cut': {
+    port: 3994,
+    env: { BREAKER_POSTGRES_TIMEOUT_MS: '300', BREAKER_RESET_TIMEOUT_MS: '600000' },
+    cutDatabase: true,
+  },
 };
 const SEED_TASKS = 1000;
+/** The seeded user's and key's rate limit: far above what the load sends. */
+const OVERRIDE_PER_MINUTE = 1_000_000_000;
 
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
@@ -70,12 +80,18 @@ const BASELINE_MAX_SPREAD = 0.15;
  *   target    'baseline' (the bare Fastify server, bench/baseline.js), 'api' (the api as
  *             deployed: rate limiting and cache on), 'api-unlimited' (the same build with
  *             RATE_LIMIT_ENABLED=false, to measure what the limiter costs) or 'api-uncached'
- *             (CACHE_ENABLED=false, to measure what the cache saves)
+ *             (CACHE_ENABLED=false, to measure what the cache saves) or 'api-db-cut' (Postgres
+ *             cut off, its breaker open)
  *   method    HTTP method
  *   path      a string, or (ctx) => string; ctx has taskId, token, apiKey, userId
  *   auth      true: sends "Authorization: Bearer <the seeded user's token>"
  *   headers   extra request headers: an object, or (ctx) => object
  *   body      request body (a string), or (ctx) => string
+ *   rate      optional: requests per second. The load is then an open loop at that fixed rate
+ *             (bench/fixed-rate.js) rather than wrk's 50 busy connections: for latency budgets,
+ *             whose p99 under saturation would be queueing
+ *   status    optional, with `rate` only: the HTTP status every answer must have (default: any
+ *             2xx or 3xx)
  *   lua       optional: a wrk script of your own instead of bench/request.lua, with
  *   luaArgs   (ctx) => string[], passed after `--`
  *   budget    optional, one or a list: { label, minRatio, maxP99Ms } (minRatio: req/s relative to
@@ -207,6 +223,22 @@ const SCENARIOS = [
       tags: ['bench', 'load'],
     }),
     about: 'JWT check, validation, one INSERT in a transaction (no Idempotency-Key)',
+  },
+  {
+    name: 'POST /v1/tasks (postgres breaker open)',
+    target: 'api-db-cut',
+    method: 'POST',
+    path: '/v1/tasks',
+    auth: true,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'Refused task', priority: 'high' }),
+    status: 503,
+    rate: 500,
+    budget: { label: 'writes refused while the postgres breaker is open', maxP99Ms: 5 },
+    about:
+      'the same write with Postgres cut off and its breaker open: JWT check, rate limit, ' +
+      'validation, then 503 DEPENDENCY_UNAVAILABLE at once; 500 requests/s (fixed rate), so ' +
+      'req/s is the rate sent, not a capacity',
   },
 ];
 
@@ -448,6 +480,51 @@ async function startApi(port, extraEnv = {}, name = 'api') {
   return child;
 }
 
+/** A FaultProxy (libs/testing, loaded through ts-node) in front of the local Postgres. */
+async function proxyToPostgres() {
+  require('ts-node').register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } });
+  const { FaultProxy } = require('../libs/testing/src/fault-proxy');
+  const proxy = await FaultProxy.start({ host: '127.0.0.1', port: 5432 });
+  state.proxies.push(proxy);
+  return proxy;
+}
+
+/**
+ * Cuts the target's Postgres (black hole: nothing answers) and sends writes until one is refused
+ * by the open breaker (503 DEPENDENCY_UNAVAILABLE) rather than waited on.
+ */
+async function openPostgresBreaker(cut, ctx) {
+  // The seeded user's rate-limit override must be loaded before the database goes: the
+  // instance reads overrides from Postgres every 500 ms and keeps the last ones it read.
+  const overridden = async () => {
+    const answer = await request(`${cut.url}/v1/auth/whoami`, {
+      headers: { authorization: `Bearer ${ctx.token}` },
+    });
+    return (answer.headers.get('ratelimit-policy') ?? '').includes(`q=${OVERRIDE_PER_MINUTE};`);
+  };
+  const until = Date.now() + 10_000;
+  while (!(await overridden())) {
+    if (Date.now() > until)
+      throw new BenchError(`${cut.name}: the rate-limit override never applied`);
+    await sleep(100);
+  }
+  log(`${cut.name}: cutting its Postgres and waiting for the postgres breaker to open...`);
+  await cut.proxy.set({ kind: 'blackhole' });
+  const write = () =>
+    request(`${cut.url}/v1/tasks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ctx.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'breaker opener' }),
+    });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const answers = await Promise.all(Array.from({ length: 10 }, write));
+    const refused = answers.find((answer) => answer.status === 503);
+    if (refused && JSON.parse(refused.text).code === 'DEPENDENCY_UNAVAILABLE') return;
+  }
+  throw new BenchError(`${cut.name}: its postgres breaker did not open within 30 s`);
+}
+
 /**
  * One user through the api, with an API key, and 1 000 varied tasks by SQL; returns the user, the
  * access token, the key and a task id.
@@ -511,8 +588,8 @@ async function seed(apiUrl) {
     // every request still takes its rate-limit decision, and is admitted.
     await pg.query(
       `INSERT INTO rate_limit_configs (identifier, requests_per_minute, reason)
-       VALUES ($1, 1000000000, 'npm run bench'), ($2, 1000000000, 'npm run bench')`,
-      [`user:${user.id}`, `key:${apiKeyId}`],
+       VALUES ($1, $3, 'npm run bench'), ($2, $3, 'npm run bench')`,
+      [`user:${user.id}`, `key:${apiKeyId}`, OVERRIDE_PER_MINUTE],
     );
     const picked = await pg.query(
       'SELECT id FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id OFFSET $2 LIMIT 1',
@@ -645,7 +722,9 @@ async function measure(scenario, ctx, baseUrl, round, warmupSeconds) {
   const result = { scenario, label, round, ok: false, problems: [] };
   try {
     const probe = await request(baseUrl + req.path, req);
-    if (probe.status < 200 || probe.status > 299) {
+    if (
+      scenario.status ? probe.status !== scenario.status : probe.status < 200 || probe.status > 299
+    ) {
       result.problems.push(`probe answered HTTP ${probe.status}: ${probe.text.slice(0, 300)}`);
       return result;
     }
@@ -654,9 +733,9 @@ async function measure(scenario, ctx, baseUrl, round, warmupSeconds) {
     return result;
   }
 
+  const load = scenario.rate ? fixedRate : wrk;
   log(`${label}: warm-up ${warmupSeconds} s...`);
-  const warm = await run('taskset', wrkArgs(scenario, ctx, baseUrl, warmupSeconds));
-  if (warm.code !== 0) throw new BenchError(`wrk failed:\n${warm.stderr || warm.stdout}`);
+  await load(scenario, ctx, baseUrl, warmupSeconds);
 
   if (scenario.cache) {
     // What is measured must be what the scenario says: a cached read answered from the cache.
@@ -669,14 +748,13 @@ async function measure(scenario, ctx, baseUrl, round, warmupSeconds) {
   }
 
   log(`${label}: measuring ${MEASURE_SECONDS} s...`);
-  const args = wrkArgs(scenario, ctx, baseUrl, MEASURE_SECONDS);
-  const measured = await run('taskset', args);
-  if (measured.code !== 0)
-    throw new BenchError(`wrk failed:\n${measured.stderr || measured.stdout}`);
-  Object.assign(result, parseWrk(measured.stdout), { raw: measured.stdout });
+  Object.assign(result, await load(scenario, ctx, baseUrl, MEASURE_SECONDS));
 
-  if (result.non2xx > 0) {
-    result.problems.push(`${result.non2xx} of ${result.requests} responses were not 2xx/3xx`);
+  const unexpected = result.non2xx;
+  if (unexpected > 0) {
+    result.problems.push(
+      `${unexpected} of ${result.requests} responses were not ${scenario.status ?? '2xx/3xx'}`,
+    );
   }
   const errors = result.socketErrors;
   if (errors && errors.connect + errors.read + errors.write + errors.timeout > 0) {
@@ -685,12 +763,55 @@ async function measure(scenario, ctx, baseUrl, round, warmupSeconds) {
         `timeout ${errors.timeout}`,
     );
   }
-  result.ok = result.non2xx === 0;
+  result.ok = unexpected === 0;
   log(
     `${label}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, ` +
       `p99 ${result.p99Ms.toFixed(2)} ms`,
   );
   return result;
+}
+
+/** wrk's closed loop: WRK_CONNECTIONS connections, each sending as soon as it is answered. */
+async function wrk(scenario, ctx, baseUrl, seconds) {
+  const measured = await run('taskset', wrkArgs(scenario, ctx, baseUrl, seconds));
+  if (measured.code !== 0) {
+    throw new BenchError(`wrk failed:\n${measured.stderr || measured.stdout}`);
+  }
+  return { ...parseWrk(measured.stdout), raw: measured.stdout };
+}
+
+/** bench/fixed-rate.js's open loop at `scenario.rate`; `non2xx` counts unexpected answers. */
+async function fixedRate(scenario, ctx, baseUrl, seconds) {
+  const req = requestOf(scenario, ctx);
+  const spec = {
+    url: baseUrl + req.path,
+    method: req.method,
+    headers: req.headers,
+    body: req.body ?? null,
+    rate: scenario.rate,
+    seconds,
+    status: scenario.status ?? null,
+  };
+  const measured = await run('taskset', [
+    '-c',
+    LOAD_CPU,
+    'node',
+    FIXED_RATE_SCRIPT,
+    JSON.stringify(spec),
+  ]);
+  if (measured.code !== 0) {
+    throw new BenchError(`bench/fixed-rate.js failed:\n${measured.stderr || measured.stdout}`);
+  }
+  const figures = JSON.parse(measured.stdout);
+  return {
+    rps: figures.rps,
+    p50Ms: figures.p50Ms,
+    p99Ms: figures.p99Ms,
+    requests: figures.requests,
+    non2xx: figures.unexpected,
+    socketErrors: null,
+    raw: measured.stdout,
+  };
 }
 
 async function runScenarios(scenarios, ctx, baseUrl, results, round, warmupSeconds) {
@@ -1004,12 +1125,13 @@ ${scenarioLines.join('\n')}
 // ---------------------------------------------------------------------------------------------
 // Main
 
-const state = { apis: [], baseline: null, databaseCreated: false };
+const state = { apis: [], proxies: [], baseline: null, databaseCreated: false };
 let cleaning = null;
 
 function cleanup() {
   cleaning ??= (async () => {
     await Promise.all([stop(state.baseline), ...state.apis.map((api) => stop(api))]);
+    await Promise.all(state.proxies.map((proxy) => proxy.close()));
     await Promise.all([...children].map((child) => stop(child, 3000)));
     if (state.databaseCreated) {
       try {
@@ -1045,6 +1167,11 @@ async function metadata() {
  * always does), and bench/RESULTS.md is left as it is. For quick comparisons while profiling.
  */
 function onlyScenarios() {
+  for (const scenario of SCENARIOS) {
+    if (scenario.status && !scenario.rate) {
+      throw new BenchError(`${scenario.name}: \`status\` needs \`rate\` (wrk cannot check it)`);
+    }
+  }
   const text = (process.env.BENCH_ONLY ?? '').trim();
   if (text === '') return SCENARIOS;
   let pattern;
@@ -1082,17 +1209,27 @@ async function main() {
 
   const taken = [];
   const urls = {};
+  const cuts = [];
   for (const [name, target] of Object.entries(TARGETS)) {
+    // The api serves the seeding; the variants start only when a scenario needs them.
+    if (name !== 'api' && !scenarios.some((s) => s.target === name)) continue;
     const port = await freePort(target.port, taken);
     taken.push(port);
     urls[name] = `http://127.0.0.1:${port}`;
-    state.apis.push(await startApi(port, target.env, name));
+    const env = { ...target.env };
+    if (target.cutDatabase) {
+      const proxy = await proxyToPostgres();
+      env.DATABASE_URL = `postgres://postgres@127.0.0.1:${proxy.port}/${DATABASE}`;
+      cuts.push({ name, url: urls[name], proxy });
+    }
+    state.apis.push(await startApi(port, env, name));
   }
   const apiUrl = urls.api;
   const baselinePort = await freePort(BASELINE_PORT, taken);
   const baselineUrl = `http://127.0.0.1:${baselinePort}`;
   const ctx = await seed(apiUrl);
   const mark = await seedMark();
+  for (const cut of cuts) await openPostgresBreaker(cut, ctx);
 
   // The baseline answers exactly what the api answers for the picked task.
   const task = await request(`${apiUrl}/v1/tasks/${ctx.taskId}`, {
@@ -1140,6 +1277,7 @@ async function main() {
   }
   await stop(state.baseline);
   await Promise.all(state.apis.map((api) => stop(api)));
+  await Promise.all(cuts.map((cut) => cut.proxy.close()));
   const verification = await measureVerification(ctx);
 
   const base = baselineRps(results);
