@@ -6,7 +6,9 @@
  * its count, so a client's memory is at most BUCKETS + 1 small fields however many requests it
  * makes. A decision counts the current slot and the BUCKETS before it: requests up to one slot
  * older than the window still count, so no rolling window ever admits more than the limit (at
- * the price of a slot's delay before a request is forgotten). A refused request is not counted.
+ * the price of a slot's delay before a request is forgotten). A slot is the window over BUCKETS
+ * rounded up, so BUCKETS slots always cover the window (rounded down, a 2 s window's 33 ms slots
+ * covered only 1 980 ms). A refused request is not counted.
  *
  * KEYS[1] the client's hash. ARGV: limit, window (ms), deadline (ms, Redis time; 0: none).
  * A call that reaches Redis after its deadline (the caller gave up waiting and decided without
@@ -27,7 +29,7 @@ end
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local buckets = ${BUCKETS}
-local size = math.floor(window / buckets)
+local size = math.ceil(window / buckets)
 local current = math.floor(now / size)
 local oldest = current - buckets
 
