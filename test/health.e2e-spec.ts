@@ -1,6 +1,7 @@
 import { Lifecycle } from '@app/health';
 import { call, expectProblem, createTask, registerUser } from '@app/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AsyncResource } from 'node:async_hooks';
 import { DataSource } from 'typeorm';
 import { startApi } from './app';
 
@@ -10,6 +11,12 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
     app = await startApi();
   });
   afterAll(() => app.close());
+
+  it('runs with the lean AsyncResource#bind (no accessor per bound function to promote requests)', () => {
+    // Installed by createApiApp (libs/http/src/lean-async-bind.ts); Node 20's own adds it.
+    const bound = new AsyncResource('spec').bind(() => undefined);
+    expect(Object.getOwnPropertyDescriptor(bound, 'asyncResource')).toBeUndefined();
+  });
 
   describe('probes', () => {
     it('live and ready answer without credentials, outside /v1', async () => {

@@ -1,5 +1,5 @@
 import { AppConfig } from '@app/config';
-import { applyHttpConventions, fastifyOptions } from '@app/http';
+import { applyHttpConventions, fastifyOptions, installLeanAsyncBind } from '@app/http';
 import { RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -13,6 +13,8 @@ import { setupSwagger } from './swagger';
  * Returns an initialised app: the database exists and is migrated.
  */
 export async function createApiApp(config: AppConfig): Promise<NestFastifyApplication> {
+  // Before Fastify and Nest bind anything: see lean-async-bind.ts.
+  installLeanAsyncBind();
   const adapter = new FastifyAdapter(fastifyOptions(config));
   applyHttpConventions(adapter.getInstance());
   shedLoad(adapter.getInstance(), config);

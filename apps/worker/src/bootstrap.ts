@@ -1,5 +1,5 @@
 import { AppConfig } from '@app/config';
-import { applyHttpConventions, fastifyOptions } from '@app/http';
+import { applyHttpConventions, fastifyOptions, installLeanAsyncBind } from '@app/http';
 import { QUEUES, rmqServerOptions } from '@app/messaging';
 import { NestFactory } from '@nestjs/core';
 import { RmqOptions } from '@nestjs/microservices';
@@ -13,6 +13,8 @@ import { WorkerModule } from './worker.module';
  * /metrics. Not started: main.ts starts it, tests too.
  */
 export async function createWorkerApp(config: AppConfig): Promise<NestFastifyApplication> {
+  // Before Fastify and Nest bind anything: see lean-async-bind.ts.
+  installLeanAsyncBind();
   const adapter = new FastifyAdapter(fastifyOptions(config));
   applyHttpConventions(adapter.getInstance());
   const app = await NestFactory.create<NestFastifyApplication>(

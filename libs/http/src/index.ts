@@ -5,5 +5,6 @@ export type { IfMatch } from './etag';
 export { applyHttpConventions, fastifyOptions } from './fastify-options';
 export { HttpConventionsModule } from './http.module';
 export { Keyset } from './keyset';
+export { installLeanAsyncBind } from './lean-async-bind';
 export { PageQueryDto } from './pagination.dto';
 export { PROBLEM_CONTENT_TYPE, toProblem } from './problem-details';
