@@ -1,4 +1,4 @@
-import { QUEUES, queueName } from '@app/messaging';
+import { QUEUES, queueName, rmqServerOptions } from '@app/messaging';
 import { loadConfig } from '@app/config';
 import { ClientRMQ } from '@nestjs/microservices';
 import { connect } from 'amqplib';
@@ -99,7 +99,8 @@ describe('processes', () => {
       const client = new ClientRMQ({
         urls: [config.rabbitmq.url],
         queue: queueName(config, QUEUES.jobs),
-        queueOptions: { durable: true },
+        // Declared as the worker declares it (its dead-letter arguments), or the broker refuses.
+        queueOptions: rmqServerOptions(config, QUEUES.jobs).options?.queueOptions,
         persistent: true,
       });
       try {

@@ -1,8 +1,10 @@
 import { AppConfig } from '@app/config';
 import { applyHttpConventions, fastifyOptions, installLeanAsyncBind } from '@app/http';
-import { QUEUES, rmqServerOptions } from '@app/messaging';
+import { JOB_OUTCOMES, QUEUES, jobServer } from '@app/messaging';
 import { NestFactory } from '@nestjs/core';
-import { RmqOptions } from '@nestjs/microservices';
+import { CustomStrategy } from '@nestjs/microservices';
+import { getToken } from '@willsoto/nestjs-prometheus';
+import type { Counter } from 'prom-client';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { PinoLoggerService } from '@app/observability';
 import { ConsumerStatus } from './jobs/consumer-status';
@@ -27,9 +29,16 @@ export async function createWorkerApp(config: AppConfig): Promise<NestFastifyApp
     },
   );
   app.useLogger(app.get(PinoLoggerService));
-  const consumer = app.connectMicroservice<RmqOptions>(rmqServerOptions(config, QUEUES.jobs), {
-    inheritAppConfig: true,
-  });
+  const processed = app.get<Counter<string>>(getToken('jobs_processed_total'));
+  for (const outcome of JOB_OUTCOMES) processed.labels(QUEUES.jobs, outcome);
+  const consumer = app.connectMicroservice<CustomStrategy>(
+    {
+      strategy: jobServer(config, QUEUES.jobs, {
+        outcome: (queue, outcome) => processed.labels(queue, outcome).inc(),
+      }),
+    },
+    { inheritAppConfig: true },
+  );
   const status = app.get(ConsumerStatus);
   consumer.status.subscribe((value) => status.set(String(value)));
   return app;

@@ -3,6 +3,7 @@ import { HealthModule } from '@app/health';
 import { HttpConventionsModule } from '@app/http';
 import { ObservabilityModule } from '@app/observability';
 import { DynamicModule, Module } from '@nestjs/common';
+import { makeCounterProvider } from '@willsoto/nestjs-prometheus';
 import { HealthController } from './health/health.controller';
 import { ConsumerStatus } from './jobs/consumer-status';
 import { JobsController } from './jobs/jobs.controller';
@@ -19,7 +20,16 @@ export class WorkerModule {
         HttpConventionsModule,
       ],
       controllers: [HealthController, JobsController],
-      providers: [ConsumerStatus],
+      providers: [
+        ConsumerStatus,
+        makeCounterProvider({
+          name: 'jobs_processed_total',
+          help:
+            'Job deliveries by queue and outcome: succeeded, retried (failed, to be tried ' +
+            'again after a backoff) or dead_lettered (failed for the last time, or unreadable).',
+          labelNames: ['queue', 'outcome'],
+        }),
+      ],
     };
   }
 }

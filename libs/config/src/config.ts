@@ -96,6 +96,9 @@ const schema = z.object({
   RABBITMQ_URL: url(['amqp:', 'amqps:']).default('amqp://guest:guest@localhost:5672'),
   RABBITMQ_QUEUE_PREFIX: z.string().default('taskhub.'),
   RABBITMQ_PREFETCH: int(1, 10_000).default(20),
+  JOB_MAX_ATTEMPTS: int(1, 100).default(5),
+  JOB_RETRY_BASE_MS: int(10, 86_400_000).default(1000),
+  JOB_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),
   JWT_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
   JWT_PREVIOUS_SECRETS: z
     .string()
@@ -156,6 +159,11 @@ export interface AppConfig {
   };
   redis: { url: string; keyPrefix: string };
   rabbitmq: { url: string; queuePrefix: string; prefetch: number };
+  /**
+   * How a job that failed is tried again: attempt n + 1 waits base * 2^(n - 1) ms (at most max,
+   * less a random part of up to half), and after maxAttempts the job is dead-lettered.
+   */
+  jobs: { maxAttempts: number; retryBaseMs: number; retryMaxMs: number };
   jwt: {
     /** Signs new tokens, and verifies them. */
     secret: string;
@@ -261,6 +269,11 @@ export function parseConfig(env: Env): AppConfig {
       url: e.RABBITMQ_URL,
       queuePrefix: e.RABBITMQ_QUEUE_PREFIX,
       prefetch: e.RABBITMQ_PREFETCH,
+    },
+    jobs: {
+      maxAttempts: e.JOB_MAX_ATTEMPTS,
+      retryBaseMs: e.JOB_RETRY_BASE_MS,
+      retryMaxMs: e.JOB_RETRY_MAX_MS,
     },
     jwt: {
       secret: e.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,

@@ -1,7 +1,9 @@
 import type { AppConfig } from '@app/config';
 import { RmqOptions, Transport } from '@nestjs/microservices';
+import { JobServer, JobServerHooks } from './job-server';
+import { jobQueueTopology, mainQueueArguments } from './topology';
 
-/** Queues the worker consumes. Later issues add request-logs, webhooks, exports and outbox. */
+/** Queues the worker consumes. Later steps of the jobs issue add webhooks, exports, request-logs. */
 export const QUEUES = { jobs: 'jobs' } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -12,19 +14,33 @@ export const queueName = (config: AppConfig, queue: QueueName): string =>
 /**
  * Consumer options. The RMQ transport's defaults are unsafe for jobs (auto-ack, transient
  * messages, unlimited prefetch), so every one is set: durable queue, persistent messages, manual
- * acks (a handler acks when its work is done), and a prefetch limit.
+ * acks (JobServer acks when the handler is done), a prefetch limit, and the queue's dead-letter
+ * arguments (the publisher declares the queue with the same options, as the broker requires).
  */
 export function rmqServerOptions(config: AppConfig, queue: QueueName): RmqOptions {
+  const topology = jobQueueTopology(config, queueName(config, queue));
   return {
     transport: Transport.RMQ,
     options: {
       urls: [config.rabbitmq.url],
-      queue: queueName(config, queue),
-      queueOptions: { durable: true },
+      queue: topology.queue,
+      queueOptions: { durable: true, arguments: mainQueueArguments(topology) },
       noAck: false,
       prefetchCount: config.rabbitmq.prefetch,
       persistent: true,
       socketOptions: { heartbeatIntervalInSeconds: 15, reconnectTimeInSeconds: 2 },
     },
   };
+}
+
+/** The worker's consumer of `queue`: Nest's RMQ transport with retries and dead-lettering. */
+export function jobServer(config: AppConfig, queue: QueueName, hooks: JobServerHooks): JobServer {
+  const { options } = rmqServerOptions(config, queue) as Required<RmqOptions>;
+  return new JobServer(
+    options,
+    jobQueueTopology(config, queueName(config, queue)),
+    queue,
+    config.jobs.maxAttempts,
+    hooks,
+  );
 }

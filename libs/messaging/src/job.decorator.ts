@@ -1,0 +1,29 @@
+import {
+  ArgumentsHost,
+  Catch,
+  RpcExceptionFilter,
+  UseFilters,
+  applyDecorators,
+} from '@nestjs/common';
+import { EventPattern } from '@nestjs/microservices';
+import { Observable, throwError } from 'rxjs';
+
+/**
+ * Hands a job's error to JobServer as it was thrown. Nest's default RPC filter would replace
+ * any error but an RpcException with "Internal server error", and the dead-letter queue and the
+ * logs would no longer say what failed.
+ */
+@Catch()
+class JobErrors implements RpcExceptionFilter {
+  catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
+    return throwError(() => exception);
+  }
+}
+
+/**
+ * A job handler for `pattern` (one decorator per handler): JobServer acks the message when the
+ * handler's promise resolves, and retries or dead-letters it when it rejects. Handlers never
+ * ack, and must be idempotent (a job can run more than once: at-least-once delivery).
+ */
+export const Job = (pattern: string) =>
+  applyDecorators(EventPattern(pattern), UseFilters(JobErrors));
