@@ -28,11 +28,17 @@ type Bind = (
 export function installLeanAsyncBind(): void {
   const probe = new AsyncResource('taskhub.probe').bind(() => undefined);
   if (Object.getOwnPropertyDescriptor(probe, 'asyncResource') === undefined) return;
+  const prototype = AsyncResource.prototype as unknown as { bind: Bind };
   const bind: Bind = function (this: AsyncResource, fn, thisArg) {
     return bindTo(this, fn, thisArg);
   };
-  (AsyncResource.prototype as unknown as { bind: Bind }).bind = bind;
+  // Node's own, for whoever needs to compare (the spec; every realm sees the same symbol).
+  Object.defineProperty(bind, NATIVE_ASYNC_BIND, { value: prototype.bind });
+  prototype.bind = bind;
 }
+
+/** On the installed bind: Node's own. */
+export const NATIVE_ASYNC_BIND = Symbol.for('taskhub.nativeAsyncBind');
 
 function bindTo(
   resource: AsyncResource,

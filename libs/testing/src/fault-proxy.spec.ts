@@ -207,11 +207,13 @@ describe('FaultProxy', () => {
     await expect(proxy.set({ kind: 'pass' })).rejects.toThrow('closed');
     // The client (which auto-closes on the proxy's FIN) and the echo server's socket close too.
     expect(await within(client.ended, 2000)).not.toBe('open');
+    // Nothing of the proxy's is left: no more sockets, servers or timers than before it. (Fewer
+    // is fine: the count is process-wide, and unrelated timers may end meanwhile.)
     const left = await eventually(
       () => Promise.resolve(resources()),
-      (n) => n === baseline,
+      (n) => n <= baseline,
       2000,
     );
-    expect(left).toBe(baseline);
+    expect(left).toBeLessThanOrEqual(baseline);
   });
 });
