@@ -43,6 +43,7 @@ const TARGETS = {
   api: { port: 3990, env: {} },
   'api-unlimited': { port: 3992, env: { RATE_LIMIT_ENABLED: 'false' } },
   'api-uncached': { port: 3993, env: { CACHE_ENABLED: 'false' } },
+  'api-unlogged': { port: 3995, env: { REQUEST_LOG_ENABLED: 'false' } },
   // Reaches Postgres through a FaultProxy that is cut once the api is up, which opens its postgres
   // breaker for the rest of the run (the longest reset timeout, 10 min: no probe meanwhile).
   'api-db-cut': {
@@ -80,7 +81,8 @@ const BASELINE_MAX_SPREAD = 0.15;
  *   target    'baseline' (the bare Fastify server, bench/baseline.js), 'api' (the api as
  *             deployed: rate limiting and cache on), 'api-unlimited' (the same build with
  *             RATE_LIMIT_ENABLED=false, to measure what the limiter costs) or 'api-uncached'
- *             (CACHE_ENABLED=false, to measure what the cache saves) or 'api-db-cut' (Postgres
+ *             (CACHE_ENABLED=false, to measure what the cache saves) or 'api-unlogged'
+ *             (REQUEST_LOG_ENABLED=false, what the request log costs) or 'api-db-cut' (Postgres
  *             cut off, its breaker open)
  *   method    HTTP method
  *   path      a string, or (ctx) => string; ctx has taskId, token, apiKey, userId
@@ -162,6 +164,11 @@ const SCENARIOS = [
         relativeTo: 'GET /v1/tasks/:id (limiter off)',
         minRatio: 0.8,
       },
+      {
+        label: 'GET /v1/tasks/:id, request log on vs off',
+        relativeTo: 'GET /v1/tasks/:id (request log off)',
+        minRatio: 0.95,
+      },
     ],
     cache: 'hit-local',
     about: 'JWT check, rate limit, the task from the in-process cache (X-Cache: hit-local), ETag',
@@ -173,6 +180,17 @@ const SCENARIOS = [
     path: (ctx) => `/v1/tasks/${ctx.taskId}`,
     auth: true,
     about: 'the same on the api started with RATE_LIMIT_ENABLED=false',
+  },
+  {
+    name: 'GET /v1/tasks/:id (request log off)',
+    target: 'api-unlogged',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    auth: true,
+    cache: 'hit-local',
+    about:
+      'the same on the api started with REQUEST_LOG_ENABLED=false (the others publish each ' +
+      'request to RabbitMQ in batches of 500)',
   },
   {
     name: 'GET /v1/tasks/:id (cache off)',
@@ -652,6 +670,27 @@ async function restoreSeed(mark) {
     return rowCount;
   });
   log(`restored the seed: deleted the ${deleted} tasks created during the round, vacuumed`);
+  await dropRequestLog('purge');
+}
+
+/**
+ * The apis publish their request log to RabbitMQ, where no worker runs during the benchmark:
+ * emptied between rounds (so the broker does not grow through the run) and deleted at the end.
+ */
+async function dropRequestLog(how) {
+  const amqp = require('amqplib');
+  const queue = `${API_ENV.RABBITMQ_QUEUE_PREFIX}request-logs`;
+  let connection;
+  try {
+    connection = await amqp.connect(API_ENV.RABBITMQ_URL || 'amqp://guest:guest@localhost:5672');
+    const channel = await connection.createChannel();
+    if (how === 'purge') await channel.purgeQueue(queue);
+    else await channel.deleteQueue(queue);
+  } catch (error) {
+    log(`could not ${how} the queue ${queue}: ${error.message}`);
+  } finally {
+    await connection?.close().catch(() => undefined);
+  }
 }
 
 function requestOf(scenario, ctx) {
@@ -1145,6 +1184,7 @@ function cleanup() {
     await Promise.all([stop(state.baseline), ...state.apis.map((api) => stop(api))]);
     await Promise.all(state.proxies.map((proxy) => proxy.close()));
     await Promise.all([...children].map((child) => stop(child, 3000)));
+    await dropRequestLog('delete');
     if (state.databaseCreated) {
       try {
         await dropDatabase();

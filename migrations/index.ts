@@ -1,10 +1,16 @@
 import { Init1795392000000 } from './1795392000000-init';
 import { ApiKeys1795478400000 } from './1795478400000-api-keys';
 import { RateLimits1795564800000 } from './1795564800000-rate-limits';
+import { RequestLogs1795651200000 } from './1795651200000-request-logs';
 
 /**
  * Every migration, in order. Listed rather than globbed so the compiled apps, the CLI and the
  * tests all run the same set. `npm run migration:generate -- migrations/<name>` writes a new
  * file; add its class here.
  */
-export const MIGRATIONS = [Init1795392000000, ApiKeys1795478400000, RateLimits1795564800000];
+export const MIGRATIONS = [
+  Init1795392000000,
+  ApiKeys1795478400000,
+  RateLimits1795564800000,
+  RequestLogs1795651200000,
+];

@@ -24,6 +24,9 @@ module.exports = async function globalSetup() {
   // Every spec's requests come from 127.0.0.1 and share this run's Redis: with the limiter on,
   // the specs would throttle one another. The rate-limit specs turn it on for their own apps.
   process.env.RATE_LIMIT_ENABLED = 'false';
+  // Nothing consumes the run's request-logs queue: test/request-logs.e2e-spec.ts turns the
+  // request log on for its own api and worker, with queues of its own.
+  process.env.REQUEST_LOG_ENABLED = 'false';
   // Specs that fire hundreds of requests at an in-process api block its event loop by design;
   // shedding would turn them away. test/load-shedding.e2e-spec.ts turns it on for its own app.
   process.env.LOAD_SHED_EVENT_LOOP_DELAY_MS = '0';

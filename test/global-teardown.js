@@ -25,9 +25,13 @@ module.exports = async function globalTeardown() {
   );
   try {
     const channel = await connection.createChannel();
-    // The jobs queue and, with the default JOB_* settings, its dead-letter and retry queues
+    // The worker's queues and, with the default JOB_* settings, their dead-letter and retry queues
     // (libs/messaging/src/topology.ts); specs with settings of their own remove their queues.
-    const queues = ['jobs', 'jobs.dead', ...[1, 2, 4, 8].map((s) => `jobs.retry.${s * 1000}ms`)];
+    const queues = ['jobs', 'request-logs'].flatMap((queue) => [
+      queue,
+      `${queue}.dead`,
+      ...[1, 2, 4, 8].map((s) => `${queue}.retry.${s * 1000}ms`),
+    ]);
     for (const queue of queues)
       await channel.deleteQueue(`${process.env.RABBITMQ_QUEUE_PREFIX}${queue}`);
     await channel.close();

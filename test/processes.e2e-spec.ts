@@ -106,7 +106,10 @@ describe('processes', () => {
       try {
         await waitFor(`${base}/health/ready`);
         const ready = (await (await fetch(`${base}/health/ready`)).json()) as any;
-        expect(ready.details.rabbitmq).toEqual({ status: 'up', consumer: 'connected' });
+        expect(ready.details.rabbitmq).toEqual({
+          status: 'up',
+          consumers: { jobs: 'connected', 'request-logs': 'connected' },
+        });
         expect((await fetch(`${base}/health/live`)).status).toBe(200);
         expect(await (await fetch(`${base}/metrics`)).text()).toMatch(
           /^process_cpu_user_seconds_total /m,

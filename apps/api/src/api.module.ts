@@ -15,6 +15,7 @@ import { SignInModule } from './auth/sign-in.module';
 import { CategoriesModule } from './categories/categories.module';
 import { CommonModule } from './common/common.module';
 import { HealthController } from './health/health.controller';
+import { RequestLogModule } from './request-logs/request-log.module';
 import { TasksModule } from './tasks/tasks.module';
 import { UsersModule } from './users/users.module';
 
@@ -35,6 +36,7 @@ export class ApiModule {
         AuthModule,
         // After AuthModule: its guard runs first, so the limiter knows the caller.
         RateLimitModule.forRoot(config),
+        RequestLogModule,
         CommonModule,
         SignInModule,
         UsersModule,

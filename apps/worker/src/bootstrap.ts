@@ -30,16 +30,19 @@ export async function createWorkerApp(config: AppConfig): Promise<NestFastifyApp
   );
   app.useLogger(app.get(PinoLoggerService));
   const processed = app.get<Counter<string>>(getToken('jobs_processed_total'));
-  for (const outcome of JOB_OUTCOMES) processed.labels(QUEUES.jobs, outcome);
-  const consumer = app.connectMicroservice<CustomStrategy>(
-    {
-      strategy: jobServer(config, QUEUES.jobs, {
-        outcome: (queue, outcome) => processed.labels(queue, outcome).inc(),
-      }),
-    },
-    { inheritAppConfig: true },
-  );
   const status = app.get(ConsumerStatus);
-  consumer.status.subscribe((value) => status.set(String(value)));
+  for (const queue of Object.values(QUEUES)) {
+    for (const outcome of JOB_OUTCOMES) processed.labels(queue, outcome);
+    status.set(queue, 'disconnected');
+    const consumer = app.connectMicroservice<CustomStrategy>(
+      {
+        strategy: jobServer(config, queue, {
+          outcome: (label, outcome) => processed.labels(label, outcome).inc(),
+        }),
+      },
+      { inheritAppConfig: true },
+    );
+    consumer.status.subscribe((value) => status.set(queue, String(value)));
+  }
   return app;
 }

@@ -1,4 +1,5 @@
 import { AppConfig, ConfigModule } from '@app/config';
+import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
 import { HttpConventionsModule } from '@app/http';
 import { ObservabilityModule } from '@app/observability';
@@ -7,6 +8,8 @@ import { makeCounterProvider } from '@willsoto/nestjs-prometheus';
 import { HealthController } from './health/health.controller';
 import { ConsumerStatus } from './jobs/consumer-status';
 import { JobsController } from './jobs/jobs.controller';
+import { RequestLogStore } from './request-logs/request-log.store';
+import { RequestLogsController } from './request-logs/request-logs.controller';
 
 @Module({})
 export class WorkerModule {
@@ -16,12 +19,14 @@ export class WorkerModule {
       imports: [
         ConfigModule.forRoot(config),
         ObservabilityModule.forRoot('worker'),
+        DatabaseModule.forRoot({ applicationName: 'taskhub-worker', migrate: true }),
         HealthModule,
         HttpConventionsModule,
       ],
-      controllers: [HealthController, JobsController],
+      controllers: [HealthController, JobsController, RequestLogsController],
       providers: [
         ConsumerStatus,
+        RequestLogStore,
         makeCounterProvider({
           name: 'jobs_processed_total',
           help:

@@ -99,6 +99,11 @@ const schema = z.object({
   JOB_MAX_ATTEMPTS: int(1, 100).default(5),
   JOB_RETRY_BASE_MS: int(10, 86_400_000).default(1000),
   JOB_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),
+  REQUEST_LOG_ENABLED: bool.default(true),
+  REQUEST_LOG_FLUSH_MS: int(10, 60_000).default(1000),
+  REQUEST_LOG_BATCH_SIZE: int(1, 10_000).default(500),
+  REQUEST_LOG_BUFFER_MAX: int(1, 10_000_000).default(20_000),
+  REQUEST_LOG_RETENTION_DAYS: int(1, 3650).default(30),
   JWT_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
   JWT_PREVIOUS_SECRETS: z
     .string()
@@ -164,6 +169,18 @@ export interface AppConfig {
    * less a random part of up to half), and after maxAttempts the job is dead-lettered.
    */
   jobs: { maxAttempts: number; retryBaseMs: number; retryMaxMs: number };
+  /**
+   * The request log: each api instance keeps at most bufferMax entries waiting (more are dropped
+   * and counted), and publishes them in batches of batchSize, or every flushMs; the worker keeps
+   * retentionDays of daily partitions.
+   */
+  requestLog: {
+    enabled: boolean;
+    flushMs: number;
+    batchSize: number;
+    bufferMax: number;
+    retentionDays: number;
+  };
   jwt: {
     /** Signs new tokens, and verifies them. */
     secret: string;
@@ -274,6 +291,13 @@ export function parseConfig(env: Env): AppConfig {
       maxAttempts: e.JOB_MAX_ATTEMPTS,
       retryBaseMs: e.JOB_RETRY_BASE_MS,
       retryMaxMs: e.JOB_RETRY_MAX_MS,
+    },
+    requestLog: {
+      enabled: e.REQUEST_LOG_ENABLED,
+      flushMs: e.REQUEST_LOG_FLUSH_MS,
+      batchSize: e.REQUEST_LOG_BATCH_SIZE,
+      bufferMax: e.REQUEST_LOG_BUFFER_MAX,
+      retentionDays: e.REQUEST_LOG_RETENTION_DAYS,
     },
     jwt: {
       secret: e.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,

@@ -2,3 +2,4 @@ export { buildDataSourceOptions } from './data-source-options';
 export { DatabaseModule } from './database.module';
 export * from './entities';
 export { ensureDatabase, runMigrations } from './prepare-database';
+export { claimMessage, forgetProcessedMessages } from './processed-messages';

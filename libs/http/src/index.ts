@@ -7,4 +7,4 @@ export { HttpConventionsModule } from './http.module';
 export { Keyset } from './keyset';
 export { installLeanAsyncBind } from './lean-async-bind';
 export { PageQueryDto } from './pagination.dto';
-export { PROBLEM_CONTENT_TYPE, toProblem } from './problem-details';
+export { PROBLEM_CONTENT_TYPE, problemCodeOf, toProblem } from './problem-details';

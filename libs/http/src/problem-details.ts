@@ -79,7 +79,16 @@ export function toProblem(thrown: unknown, request: FastifyRequest): Problem {
   return { body, headers, internal: status >= 500 && !DELIBERATE_REFUSALS.has(code) };
 }
 
+/** The code of the problem each failed request was answered with (for the request log). */
+const problemCodes = new WeakMap<FastifyRequest, string>();
+
+/** The problem code a request was answered with, if it failed. */
+export function problemCodeOf(request: FastifyRequest): string | undefined {
+  return problemCodes.get(request);
+}
+
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  problemCodes.set(reply.request, problem.body.code);
   return reply
     .status(problem.body.status)
     .headers(problem.headers)

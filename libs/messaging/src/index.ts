@@ -1,7 +1,10 @@
 export { ATTEMPT_HEADER, JOB_OUTCOMES } from './job-server';
 export { Job } from './job.decorator';
 export type { JobOutcome } from './job-server';
+export { MessagingModule } from './messaging.module';
 export { Publisher } from './publisher';
+export { REQUEST_LOG_BATCH } from './request-log';
+export type { RequestLogBatch, RequestLogEntry } from './request-log';
 export { QUEUES, jobServer, queueName, rmqServerOptions } from './rmq-options';
 export type { QueueName } from './rmq-options';
 export { jobQueueTopology } from './topology';

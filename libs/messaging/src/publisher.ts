@@ -1,7 +1,7 @@
 import { AppConfig, InjectConfig } from '@app/config';
 import { Breakers } from '@app/resilience';
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { ClientRMQ } from '@nestjs/microservices';
+import { ClientRMQ, RmqRecordBuilder } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { QueueName, queueName, rmqServerOptions } from './rmq-options';
 
@@ -25,9 +25,22 @@ export class Publisher implements OnApplicationShutdown {
     private readonly breakers: Breakers,
   ) {}
 
-  publish(queue: QueueName, pattern: string, data: unknown): Promise<void> {
+  /**
+   * `messageId` names the message for idempotent consumers: a publish retried with the same id
+   * (after a timeout that may have delivered it after all) has its effect once.
+   */
+  publish(
+    queue: QueueName,
+    pattern: string,
+    data: unknown,
+    options: { messageId?: string } = {},
+  ): Promise<void> {
+    const record =
+      options.messageId === undefined
+        ? data
+        : new RmqRecordBuilder(data).setOptions({ messageId: options.messageId }).build();
     return this.breakers.run('rabbitmq', () =>
-      firstValueFrom(this.client(queue).emit(pattern, data), { defaultValue: undefined }),
+      firstValueFrom(this.client(queue).emit(pattern, record), { defaultValue: undefined }),
     );
   }
 

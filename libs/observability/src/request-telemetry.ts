@@ -1,15 +1,24 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import {
   InjectMetric,
   makeCounterProvider,
   makeHistogramProvider,
 } from '@willsoto/nestjs-prometheus';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Counter, Histogram } from 'prom-client';
 
 export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
+
+/**
+ * Something more to do with each answered request, from the same hook (one hook fewer per
+ * request than a hook of its own): the api's request log. Not called for probes and scrapes.
+ */
+export interface RequestRecorder {
+  record(request: FastifyRequest, reply: FastifyReply, route: string, elapsedMs: number): void;
+}
+export const REQUEST_RECORDER = Symbol('REQUEST_RECORDER');
 
 const LABELS = ['method', 'route', 'status'];
 
@@ -32,6 +41,7 @@ const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
 
 /** The labelled children of one `method route status`, and whether its requests are logged. */
 interface Series {
+  route: string;
   requests: Counter.Internal;
   duration: Histogram.Internal<string>;
   logged: boolean;
@@ -50,6 +60,7 @@ export class RequestTelemetry implements OnModuleInit {
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
     @InjectMetric('http_requests_total') private readonly requests: Counter<string>,
     @InjectMetric('http_request_duration_seconds') private readonly duration: Histogram<string>,
+    @Optional() @Inject(REQUEST_RECORDER) private readonly recorder?: RequestRecorder,
   ) {}
 
   /**
@@ -83,6 +94,7 @@ export class RequestTelemetry implements OnModuleInit {
             'request completed',
           );
         }
+        this.recorder?.record(request, reply, series.route, elapsed);
       }
       done();
     });
@@ -97,6 +109,7 @@ export class RequestTelemetry implements OnModuleInit {
     let series = byStatus.get(status);
     if (!series) {
       series = {
+        route,
         requests: this.requests.labels(method, route, String(status)),
         duration: this.duration.labels(method, route, String(status)),
         logged: !QUIET_ROUTES.has(route),

@@ -8,10 +8,18 @@ import { BreakersController } from './breakers.controller';
 import { FlagsController } from './flags.controller';
 import { RateLimitsController } from './rate-limits.controller';
 import { RateLimitsService } from './rate-limits.service';
+import { UsageController } from './usage.controller';
+import { UsageService } from './usage.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([UserEntity, RateLimitConfigEntity])],
-  controllers: [AdminUsersController, BreakersController, FlagsController, RateLimitsController],
-  providers: [AdminUsersService, AdminBootstrap, RateLimitsService],
+  controllers: [
+    AdminUsersController,
+    BreakersController,
+    FlagsController,
+    RateLimitsController,
+    UsageController,
+  ],
+  providers: [AdminUsersService, AdminBootstrap, RateLimitsService, UsageService],
 })
 export class AdminModule {}

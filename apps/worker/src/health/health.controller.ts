@@ -19,13 +19,13 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Ready while the RabbitMQ consumer is connected and the worker is not draining. */
+  /** Ready while every queue's RabbitMQ consumer is connected and the worker is not draining. */
   @Get('ready')
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
     const { httpStatus, body } = await this.probes.readiness([
       () => {
         const session = this.indicators.check('rabbitmq');
-        const state = { consumer: this.consumer.current };
+        const state = { consumers: this.consumer.current };
         return Promise.resolve(this.consumer.connected ? session.up(state) : session.down(state));
       },
     ]);

@@ -1,19 +1,24 @@
 import { Injectable } from '@nestjs/common';
 
-/** The RabbitMQ consumer's connection, as the RMQ transport reports it. */
+/** Each queue consumer's connection, as the RMQ transport reports it. */
 @Injectable()
 export class ConsumerStatus {
-  private status = 'disconnected';
+  private readonly statuses = new Map<string, string>();
 
+  /** Every consumer registered is connected. */
   get connected(): boolean {
-    return this.status === 'connected';
+    return (
+      this.statuses.size > 0 &&
+      [...this.statuses.values()].every((status) => status === 'connected')
+    );
   }
 
-  get current(): string {
-    return this.status;
+  /** `{ queue: status }`, for the readiness body. */
+  get current(): Record<string, string> {
+    return Object.fromEntries(this.statuses);
   }
 
-  set(status: string): void {
-    this.status = status;
+  set(queue: string, status: string): void {
+    this.statuses.set(queue, status);
   }
 }

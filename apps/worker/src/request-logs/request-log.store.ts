@@ -1,0 +1,137 @@
+import { AppConfig, InjectConfig } from '@app/config';
+import { claimMessage, forgetProcessedMessages } from '@app/database';
+import type { RequestLogBatch, RequestLogEntry } from '@app/messaging';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+const CONSUMER = 'request-logs';
+const DAY_MS = 86_400_000;
+/** Partition names: request_logs_pYYYYMMDD, one per UTC day. */
+const PARTITION = /^request_logs_p(\d{4})(\d{2})(\d{2})$/;
+/** How often the worker drops expired partitions and forgets old processed messages. */
+const MAINTENANCE_EVERY_MS = 3_600_000;
+/**
+ * Claims are kept this long: longer than any retry path (JOB_RETRY_MAX_MS × attempts), and than
+ * an operator takes to replay a dead-lettered batch.
+ */
+const PROCESSED_MESSAGES_KEPT_DAYS = 14;
+/** A concurrent CREATE of the same partition by another worker. */
+const ALREADY_THERE = ['42P07', '23505'];
+
+const dayOf = (ms: number): number => Math.floor(ms / DAY_MS) * DAY_MS;
+const partitionName = (day: number): string =>
+  `request_logs_p${new Date(day).toISOString().slice(0, 10).replaceAll('-', '')}`;
+
+/**
+ * The worker's side of the request log: stores each batch once (the message id is claimed in the
+ * same transaction as the insert, so a batch delivered twice is stored once), in daily partitions
+ * of `request_logs` that it creates before writing to them, and drops the partitions older than
+ * REQUEST_LOG_RETENTION_DAYS at start and then hourly. Why partitions of our own rather than
+ * pg_partman: that is an extension to install on the server, for two statements.
+ */
+@Injectable()
+export class RequestLogStore implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('RequestLogs');
+  /** Days whose partition is known to exist. */
+  private readonly partitions = new Set<number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @InjectConfig() private readonly config: AppConfig,
+    private readonly dataSource: DataSource,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const maintain = () =>
+      this.maintain().catch((error: unknown) =>
+        this.logger.warn(`maintenance failed, tried again in an hour: ${String(error)}`),
+      );
+    void maintain();
+    this.timer = setInterval(() => void maintain(), MAINTENANCE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Stores a batch once per message id; returns the number of rows written (0 for a repeat). */
+  async store(messageId: string, batch: RequestLogBatch): Promise<number> {
+    const oldest = this.oldestKeptDay();
+    const entries = batch.entries.filter((entry) => entry.at >= oldest);
+    await this.ensurePartitions(entries.map((entry) => dayOf(entry.at)));
+    return this.dataSource.transaction(async (manager) => {
+      if (!(await claimMessage(manager, CONSUMER, messageId))) return 0;
+      if (entries.length === 0) return 0;
+      await manager.query(
+        `INSERT INTO request_logs (created_at, request_id, api_key_id, user_id, method, route,
+           status_code, duration_ms, ip, user_agent, error_code)
+         SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::uuid[], $4::uuid[], $5::text[],
+           $6::text[], $7::smallint[], $8::real[], $9::inet[], $10::text[], $11::text[])`,
+        columns(entries),
+      );
+      return entries.length;
+    });
+  }
+
+  /** Drops the partitions past retention, and forgets old processed messages. */
+  async maintain(now = Date.now()): Promise<string[]> {
+    const oldest = this.oldestKeptDay(now);
+    const rows: Array<{ name: string }> = await this.dataSource.query(
+      `SELECT c.relname AS name FROM pg_inherits i
+         JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+       WHERE p.relname = 'request_logs'`,
+    );
+    const dropped: string[] = [];
+    for (const { name } of rows) {
+      const match = PARTITION.exec(name);
+      if (!match) continue;
+      const day = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
+      if (day >= oldest) continue;
+      await this.dataSource.query(`DROP TABLE IF EXISTS ${name}`);
+      this.partitions.delete(day);
+      dropped.push(name);
+    }
+    if (dropped.length > 0) this.logger.log(`dropped expired partitions: ${dropped.join(', ')}`);
+    await forgetProcessedMessages(this.dataSource, PROCESSED_MESSAGES_KEPT_DAYS);
+    return dropped;
+  }
+
+  private oldestKeptDay(now = Date.now()): number {
+    return dayOf(now) - this.config.requestLog.retentionDays * DAY_MS;
+  }
+
+  private async ensurePartitions(days: number[]): Promise<void> {
+    for (const day of new Set(days)) {
+      if (this.partitions.has(day)) continue;
+      const from = new Date(day).toISOString();
+      const to = new Date(day + DAY_MS).toISOString();
+      try {
+        await this.dataSource.query(
+          `CREATE TABLE IF NOT EXISTS ${partitionName(day)} PARTITION OF request_logs
+             FOR VALUES FROM ('${from}') TO ('${to}')`,
+        );
+      } catch (error) {
+        if (!ALREADY_THERE.includes((error as { code?: string }).code ?? '')) throw error;
+      }
+      this.partitions.add(day);
+    }
+  }
+}
+
+/** The batch as one array per column, for a single INSERT ... SELECT FROM unnest(...). */
+function columns(entries: RequestLogEntry[]): unknown[][] {
+  return [
+    entries.map((e) => new Date(e.at).toISOString()),
+    entries.map((e) => e.requestId),
+    entries.map((e) => e.apiKeyId),
+    entries.map((e) => e.userId),
+    entries.map((e) => e.method),
+    entries.map((e) => e.route),
+    entries.map((e) => e.status),
+    entries.map((e) => e.durationMs),
+    entries.map((e) => e.ip),
+    entries.map((e) => e.userAgent),
+    entries.map((e) => e.errorCode),
+  ];
+}
