@@ -2,6 +2,7 @@ import { Init1795392000000 } from './1795392000000-init';
 import { ApiKeys1795478400000 } from './1795478400000-api-keys';
 import { RateLimits1795564800000 } from './1795564800000-rate-limits';
 import { RequestLogs1795651200000 } from './1795651200000-request-logs';
+import { Outbox1795737600000 } from './1795737600000-outbox';
 
 /**
  * Every migration, in order. Listed rather than globbed so the compiled apps, the CLI and the
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   ApiKeys1795478400000,
   RateLimits1795564800000,
   RequestLogs1795651200000,
+  Outbox1795737600000,
 ];

@@ -1,6 +1,8 @@
 import { AppConfig, ConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { HealthModule } from '@app/health';
+import { OutboxModule } from '@app/messaging';
+import { BreakersModule } from '@app/resilience';
 import { HttpConventionsModule } from '@app/http';
 import { ObservabilityModule } from '@app/observability';
 import { DynamicModule, Module } from '@nestjs/common';
@@ -20,6 +22,8 @@ export class WorkerModule {
         ConfigModule.forRoot(config),
         ObservabilityModule.forRoot('worker'),
         DatabaseModule.forRoot({ applicationName: 'taskhub-worker', migrate: true }),
+        BreakersModule,
+        OutboxModule,
         HealthModule,
         HttpConventionsModule,
       ],

@@ -99,6 +99,8 @@ const schema = z.object({
   JOB_MAX_ATTEMPTS: int(1, 100).default(5),
   JOB_RETRY_BASE_MS: int(10, 86_400_000).default(1000),
   JOB_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),
+  OUTBOX_POLL_MS: int(10, 60_000).default(200),
+  OUTBOX_BATCH_SIZE: int(1, 10_000).default(200),
   REQUEST_LOG_ENABLED: bool.default(true),
   REQUEST_LOG_FLUSH_MS: int(10, 60_000).default(1000),
   REQUEST_LOG_BATCH_SIZE: int(1, 10_000).default(500),
@@ -169,6 +171,8 @@ export interface AppConfig {
    * less a random part of up to half), and after maxAttempts the job is dead-lettered.
    */
   jobs: { maxAttempts: number; retryBaseMs: number; retryMaxMs: number };
+  /** The outbox relay: how often it looks for pending rows, and how many it takes at a time. */
+  outbox: { pollMs: number; batchSize: number };
   /**
    * The request log: each api instance keeps at most bufferMax entries waiting (more are dropped
    * and counted), and publishes them in batches of batchSize, or every flushMs; the worker keeps
@@ -292,6 +296,7 @@ export function parseConfig(env: Env): AppConfig {
       retryBaseMs: e.JOB_RETRY_BASE_MS,
       retryMaxMs: e.JOB_RETRY_MAX_MS,
     },
+    outbox: { pollMs: e.OUTBOX_POLL_MS, batchSize: e.OUTBOX_BATCH_SIZE },
     requestLog: {
       enabled: e.REQUEST_LOG_ENABLED,
       flushMs: e.REQUEST_LOG_FLUSH_MS,

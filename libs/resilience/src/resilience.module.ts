@@ -1,32 +1,16 @@
 import { Global, Module } from '@nestjs/common';
-import { makeCounterProvider, makeGaugeProvider } from '@willsoto/nestjs-prometheus';
-import { BreakersHealthIndicator } from './breakers.health';
-import { Breakers } from './breakers';
+import { BreakersModule } from './breakers.module';
 import { DegradationFlags } from './degradation';
 import { PostgresBreaker } from './postgres-breaker';
 
-/** Circuit breakers for every dependency, one instance per process (CONTRACT §8). */
+/**
+ * The api's resilience: the circuit breakers, Postgres behind its breaker, and the degradation
+ * flags shared through Redis (CONTRACT §8). One instance of each per process.
+ */
 @Global()
-// BreakersHealthIndicator's HealthIndicatorService comes from the global HealthModule.
 @Module({
-  providers: [
-    Breakers,
-    BreakersHealthIndicator,
-    DegradationFlags,
-    PostgresBreaker,
-    makeGaugeProvider({
-      name: 'circuit_breaker_state',
-      help: 'Circuit breaker state by breaker: 0 closed, 1 half-open, 2 open.',
-      labelNames: ['breaker'],
-    }),
-    makeCounterProvider({
-      name: 'circuit_breaker_events_total',
-      help:
-        'Circuit breaker events by breaker: success, failure, timeout, reject (refused while ' +
-        'open), open, halfOpen, close.',
-      labelNames: ['breaker', 'event'],
-    }),
-  ],
-  exports: [Breakers, BreakersHealthIndicator, DegradationFlags],
+  imports: [BreakersModule],
+  providers: [DegradationFlags, PostgresBreaker],
+  exports: [BreakersModule, DegradationFlags],
 })
 export class ResilienceModule {}
