@@ -20,6 +20,5 @@ export function breakersFor(config: AppConfig): Breakers {
       registers: [registry],
     }),
   );
-  breakers.onModuleInit();
   return breakers;
 }

@@ -35,7 +35,6 @@ describe('Breakers', () => {
       BREAKER_POSTGRES_TIMEOUT_MS: '200',
     });
     breakers = new Breakers(config, state, events);
-    breakers.onModuleInit();
   });
 
   afterEach(() => {

@@ -1,12 +1,6 @@
 import { AppConfig, InjectConfig } from '@app/config';
 import { ApiException } from '@app/http';
-import {
-  HttpException,
-  Injectable,
-  Logger,
-  OnApplicationShutdown,
-  OnModuleInit,
-} from '@nestjs/common';
+import { HttpException, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import CircuitBreaker from 'opossum';
 import type { Counter, Gauge } from 'prom-client';
@@ -55,7 +49,7 @@ const stateOfBreaker = (breaker: Breaker): BreakerState =>
  * 2 open) and `circuit_breaker_events_total{breaker,event}`.
  */
 @Injectable()
-export class Breakers implements OnModuleInit, OnApplicationShutdown {
+export class Breakers implements OnApplicationShutdown {
   private readonly logger = new Logger('Breakers');
   private readonly breakers = new Map<string, Breaker>();
   /** When each open breaker opened (ms): Retry-After counts down to its half-open probe. */
@@ -65,10 +59,9 @@ export class Breakers implements OnModuleInit, OnApplicationShutdown {
     @InjectConfig() private readonly config: AppConfig,
     @InjectMetric('circuit_breaker_state') private readonly state: Gauge<string>,
     @InjectMetric('circuit_breaker_events_total') private readonly events: Counter<string>,
-  ) {}
-
-  onModuleInit(): void {
-    // Listed (and in the metrics) from the start, not from their first call.
+  ) {
+    // Listed (and in the metrics) from the start, in this order, not from their first call
+    // (another provider's start-up may call one before this one's onModuleInit would run).
     for (const dependency of DEPENDENCIES) this.breaker(dependency);
   }
 
