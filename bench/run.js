@@ -491,6 +491,7 @@ const API_ENV = {
   ...process.env,
   NODE_ENV: 'production',
   JWT_SECRET: randomBytes(36).toString('base64url'),
+  WEBHOOK_SECRETS_KEY: randomBytes(36).toString('base64url'),
   DATABASE_URL,
   REDIS_KEY_PREFIX: 'taskhub-bench:',
   RABBITMQ_QUEUE_PREFIX: 'taskhub-bench.',

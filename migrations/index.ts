@@ -3,6 +3,7 @@ import { ApiKeys1795478400000 } from './1795478400000-api-keys';
 import { RateLimits1795564800000 } from './1795564800000-rate-limits';
 import { RequestLogs1795651200000 } from './1795651200000-request-logs';
 import { Outbox1795737600000 } from './1795737600000-outbox';
+import { Webhooks1795824000000 } from './1795824000000-webhooks';
 
 /**
  * Every migration, in order. Listed rather than globbed so the compiled apps, the CLI and the
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   RateLimits1795564800000,
   RequestLogs1795651200000,
   Outbox1795737600000,
+  Webhooks1795824000000,
 ];

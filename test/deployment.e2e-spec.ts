@@ -87,9 +87,10 @@ function environmentOf(name: string, vars: Record<string, string>): Record<strin
 }
 
 const jwtSecret = randomBytes(32).toString('hex');
-const defaults = { JWT_SECRET: jwtSecret };
+const webhookSecretsKey = randomBytes(32).toString('hex');
+const defaults = { JWT_SECRET: jwtSecret, WEBHOOK_SECRETS_KEY: webhookSecretsKey };
 const overridden = {
-  JWT_SECRET: jwtSecret,
+  ...defaults,
   POSTGRES_PASSWORD: 'override-postgres-password',
   RABBITMQ_PASSWORD: 'override-rabbitmq-password',
 };
@@ -216,9 +217,10 @@ function runHealthcheck(argv: string[], env: Record<string, string>): Promise<nu
 // =============================================================================================
 
 describe('docker-compose.yml', () => {
-  it('requires JWT_SECRET instead of shipping one', () => {
+  it('requires JWT_SECRET and WEBHOOK_SECRETS_KEY instead of shipping them', () => {
     for (const app of APPS) {
       expect(() => environmentOf(app, {})).toThrow(/JWT_SECRET/);
+      expect(() => environmentOf(app, { JWT_SECRET: jwtSecret })).toThrow(/WEBHOOK_SECRETS_KEY/);
     }
   });
 
@@ -233,6 +235,7 @@ describe('docker-compose.yml', () => {
         expect(config.env).toBe('production');
         expect(config.jwt.usingDevelopmentSecret).toBe(false);
         expect(config.jwt.secret).toBe(jwtSecret);
+        expect(config.webhooks.usingDevelopmentSecretsKey).toBe(false);
         expect(config.shutdown.drainDelayMs).toBeGreaterThan(0);
       },
     );

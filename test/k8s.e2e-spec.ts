@@ -51,6 +51,7 @@ const find = (kind: string, name: string): Manifest => {
 /** What the Secret the manifests expect would hold (made outside the repository). */
 const SECRETS = {
   JWT_SECRET: 'k'.repeat(48),
+  WEBHOOK_SECRETS_KEY: 'w'.repeat(48),
   DATABASE_URL: 'postgres://taskhub:pw@postgres:5432/taskhub',
   REDIS_URL: 'redis://redis:6379',
   RABBITMQ_URL: 'amqp://taskhub:pw@rabbitmq:5672',

@@ -108,7 +108,7 @@ describe('processes', () => {
         const ready = (await (await fetch(`${base}/health/ready`)).json()) as any;
         expect(ready.details.rabbitmq).toEqual({
           status: 'up',
-          consumers: { jobs: 'connected', 'request-logs': 'connected' },
+          consumers: Object.fromEntries(Object.values(QUEUES).map((q) => [q, 'connected'])),
         });
         expect((await fetch(`${base}/health/live`)).status).toBe(200);
         expect(await (await fetch(`${base}/metrics`)).text()).toMatch(

@@ -18,6 +18,7 @@ import { HealthController } from './health/health.controller';
 import { RequestLogModule } from './request-logs/request-log.module';
 import { TasksModule } from './tasks/tasks.module';
 import { UsersModule } from './users/users.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
 export class ApiModule {
@@ -43,6 +44,7 @@ export class ApiModule {
         ApiKeysModule,
         CategoriesModule,
         TasksModule,
+        WebhooksModule,
         AdminModule,
       ],
       controllers: [HealthController],

@@ -12,6 +12,11 @@ async function main(): Promise<void> {
       'JWT_SECRET is not set: using the development secret. Never do this in production.',
     );
   }
+  if (config.webhooks.usingDevelopmentSecretsKey) {
+    logger.warn(
+      'WEBHOOK_SECRETS_KEY is not set: webhook secrets are encrypted with the development key.',
+    );
+  }
   installGracefulShutdown(app, config.shutdown, logger);
   await app.listen({ port: config.port, host: config.host });
   logger.log(`api listening on http://${config.host}:${config.port} (docs at /docs)`);

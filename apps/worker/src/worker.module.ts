@@ -12,6 +12,7 @@ import { ConsumerStatus } from './jobs/consumer-status';
 import { JobsController } from './jobs/jobs.controller';
 import { RequestLogStore } from './request-logs/request-log.store';
 import { RequestLogsController } from './request-logs/request-logs.controller';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 @Module({})
 export class WorkerModule {
@@ -24,6 +25,7 @@ export class WorkerModule {
         DatabaseModule.forRoot({ applicationName: 'taskhub-worker', migrate: true }),
         BreakersModule,
         OutboxModule,
+        WebhooksModule,
         HealthModule,
         HttpConventionsModule,
       ],

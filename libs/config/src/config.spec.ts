@@ -56,9 +56,25 @@ describe('parseConfig', () => {
     const short = errorOf({ JWT_SECRET: 'hunter2' });
     expect(short).toMatch(/^Invalid configuration: JWT_SECRET: expected at least 32/);
     expect(short).not.toContain('hunter2');
-    const config = parseConfig({ NODE_ENV: 'production', JWT_SECRET: strong });
+    expect(errorOf({ NODE_ENV: 'production', JWT_SECRET: strong })).toBe(
+      'Invalid configuration: WEBHOOK_SECRETS_KEY: required when NODE_ENV=production',
+    );
+    const key = 'w'.repeat(40);
+    const config = parseConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET: strong,
+      WEBHOOK_SECRETS_KEY: key,
+    });
     expect(config.jwt.secret).toBe(strong);
     expect(config.jwt.usingDevelopmentSecret).toBe(false);
+    expect(config.webhooks).toMatchObject({ secretsKey: key, usingDevelopmentSecretsKey: false });
+  });
+
+  it('reads the webhook allow-list as lower-case host names', () => {
+    expect(
+      parseConfig({ WEBHOOK_ALLOW_HOSTS: ' Hooks.Internal ,127.0.0.1,' }).webhooks.allowHosts,
+    ).toEqual(['hooks.internal', '127.0.0.1']);
+    expect(parseConfig({}).webhooks.allowHosts).toEqual([]);
   });
 
   it('parses TRUST_PROXY as a hop count or a list of CIDRs', () => {

@@ -5,6 +5,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** Used only outside production, and announced with a warning at start-up. */
 export const DEVELOPMENT_JWT_SECRET = 'taskhub-development-secret-do-not-use-in-production';
+/** Likewise, for the key that encrypts webhook signing secrets at rest. */
+export const DEVELOPMENT_WEBHOOK_SECRETS_KEY = 'taskhub-development-webhook-key-not-for-production';
 
 const int = (min: number, max: number) =>
   z
@@ -99,6 +101,16 @@ const schema = z.object({
   JOB_MAX_ATTEMPTS: int(1, 100).default(5),
   JOB_RETRY_BASE_MS: int(10, 86_400_000).default(1000),
   JOB_RETRY_MAX_MS: int(10, 86_400_000).default(300_000),
+  WEBHOOK_SECRETS_KEY: z.string().min(32, 'expected at least 32 characters').optional(),
+  WEBHOOK_ALLOW_HOSTS: z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((item) => item.trim().toLowerCase())
+        .filter(Boolean),
+    )
+    .default([]),
   OUTBOX_POLL_MS: int(10, 60_000).default(200),
   OUTBOX_BATCH_SIZE: int(1, 10_000).default(200),
   REQUEST_LOG_ENABLED: bool.default(true),
@@ -171,6 +183,13 @@ export interface AppConfig {
    * less a random part of up to half), and after maxAttempts the job is dead-lettered.
    */
   jobs: { maxAttempts: number; retryBaseMs: number; retryMaxMs: number };
+  webhooks: {
+    /** Encrypts the signing secrets at rest (they must be read back to sign). */
+    secretsKey: string;
+    usingDevelopmentSecretsKey: boolean;
+    /** Hosts (names or addresses) that may be targets although loopback or private. */
+    allowHosts: string[];
+  };
   /** The outbox relay: how often it looks for pending rows, and how many it takes at a time. */
   outbox: { pollMs: number; batchSize: number };
   /**
@@ -264,8 +283,10 @@ export function parseConfig(env: Env): AppConfig {
     throw new ConfigError(`Invalid configuration: ${name}: ${issue?.message ?? 'invalid'}${shown}`);
   }
   const e = parsed.data;
-  if (e.NODE_ENV === 'production' && e.JWT_SECRET === undefined) {
-    throw new ConfigError('Invalid configuration: JWT_SECRET: required when NODE_ENV=production');
+  for (const name of ['JWT_SECRET', 'WEBHOOK_SECRETS_KEY'] as const) {
+    if (e.NODE_ENV === 'production' && e[name] === undefined) {
+      throw new ConfigError(`Invalid configuration: ${name}: required when NODE_ENV=production`);
+    }
   }
   if ((e.ADMIN_EMAIL === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
     const missing = e.ADMIN_EMAIL === undefined ? 'ADMIN_EMAIL' : 'ADMIN_PASSWORD';
@@ -295,6 +316,11 @@ export function parseConfig(env: Env): AppConfig {
       maxAttempts: e.JOB_MAX_ATTEMPTS,
       retryBaseMs: e.JOB_RETRY_BASE_MS,
       retryMaxMs: e.JOB_RETRY_MAX_MS,
+    },
+    webhooks: {
+      secretsKey: e.WEBHOOK_SECRETS_KEY ?? DEVELOPMENT_WEBHOOK_SECRETS_KEY,
+      usingDevelopmentSecretsKey: e.WEBHOOK_SECRETS_KEY === undefined,
+      allowHosts: e.WEBHOOK_ALLOW_HOSTS,
     },
     outbox: { pollMs: e.OUTBOX_POLL_MS, batchSize: e.OUTBOX_BATCH_SIZE },
     requestLog: {

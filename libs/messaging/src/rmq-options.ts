@@ -3,8 +3,13 @@ import { RmqOptions, Transport } from '@nestjs/microservices';
 import { JobServer, JobServerHooks } from './job-server';
 import { jobQueueTopology, mainQueueArguments } from './topology';
 
-/** Queues the worker consumes. Later steps of the jobs issue add webhooks and exports. */
-export const QUEUES = { jobs: 'jobs', requestLogs: 'request-logs' } as const;
+/** Queues the worker consumes. The jobs issue's last step adds exports. */
+export const QUEUES = {
+  jobs: 'jobs',
+  requestLogs: 'request-logs',
+  taskEvents: 'task-events',
+  webhookDeliveries: 'webhook-deliveries',
+} as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 /** The broker-side name: RABBITMQ_QUEUE_PREFIX keeps test runs and environments apart. */

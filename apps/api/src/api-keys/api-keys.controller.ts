@@ -1,17 +1,11 @@
 import { CurrentPrincipal, NoApiKeys, Principal, Scopes } from '@app/auth';
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import {
-  ApiCreatedResponse,
-  ApiHeader,
-  ApiNoContentResponse,
-  ApiOkResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Query, Res } from '@nestjs/common';
+import { ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { created } from '../common/created';
 import type { IdempotencyRequest } from '../common/idempotency.service';
 import { ProblemResponses } from '../common/problem-responses.decorator';
-import { Idempotency } from '../common/resource-routes.decorator';
+import { CreateWithSecretRoute, Idempotency } from '../common/resource-routes.decorator';
 import { uuidParam } from '../common/uuid-param.pipe';
 import { ApiKeysService } from './api-keys.service';
 import {
@@ -33,14 +27,7 @@ const id = uuidParam('API key');
 export class ApiKeysController {
   constructor(private readonly apiKeys: ApiKeysService) {}
 
-  @Post()
-  @ApiHeader({
-    name: 'Idempotency-Key',
-    required: false,
-    description: 'A retry with the same key and body replays the first answer, without `key`.',
-  })
-  @ApiCreatedResponse({ type: CreatedApiKeyDto, description: 'Created: `key` is shown this once.' })
-  @ProblemResponses(400, 413, 415, 422)
+  @CreateWithSecretRoute(CreatedApiKeyDto, 'key')
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() dto: CreateApiKeyDto,

@@ -36,6 +36,19 @@ export const CreateRoute = (type: Type, ...conflicts: number[]) =>
     ProblemResponses(400, 413, 415, 422, ...conflicts),
   );
 
+/** Creates a resource with a secret shown once (API keys, webhooks): a replay leaves it out. */
+export const CreateWithSecretRoute = (type: Type, secret: string) =>
+  applyDecorators(
+    Post(),
+    ApiHeader({
+      name: 'Idempotency-Key',
+      required: false,
+      description: `A retry with the same key and body replays the first answer, without \`${secret}\`.`,
+    }),
+    ApiCreatedResponse({ type, description: `Created: \`${secret}\` is shown this once.` }),
+    ProblemResponses(400, 413, 415, 422),
+  );
+
 export const ListRoute = (type: Type) =>
   applyDecorators(Get(), ApiOkResponse({ type }), ProblemResponses(400));
 

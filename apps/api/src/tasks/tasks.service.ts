@@ -2,7 +2,10 @@ import type { Principal } from '@app/auth';
 import { DegradationFlags } from '@app/resilience';
 import { TASK_PRIORITIES, TaskEntity } from '@app/database';
 import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
+import { QUEUES, addToOutbox } from '@app/messaging';
+import { TASK_EVENT, type TaskEvent, type WebhookEvent } from '@app/webhooks';
 import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, DeepPartial, EntityManager, Repository } from 'typeorm';
 import {
@@ -66,6 +69,27 @@ async function ownCategory<T>(write: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A task change, written to the outbox in the change's own transaction (CONTRACT §5): the worker
+ * fans it out to the owner's webhooks. It commits or rolls back with the change, and a write
+ * never waits on RabbitMQ.
+ */
+function announce(
+  manager: EntityManager,
+  userId: string,
+  type: WebhookEvent,
+  data: unknown,
+): Promise<string> {
+  const event: TaskEvent = {
+    id: randomUUID(),
+    type,
+    createdAt: new Date().toISOString(),
+    userId,
+    data,
+  };
+  return addToOutbox(manager, QUEUES.taskEvents, TASK_EVENT, event);
+}
+
 @Injectable()
 export class TasksService {
   constructor(
@@ -83,7 +107,9 @@ export class TasksService {
   ): Promise<IdempotentResult<TaskDto>> {
     return this.idempotency.run(principal.userId, idempotency, async (manager: EntityManager) => {
       const task = manager.create(TaskEntity, { ...toColumns(dto), userId: principal.userId });
-      return TaskDto.from(await ownCategory(manager.save(task)));
+      const saved = TaskDto.from(await ownCategory(manager.save(task)));
+      await announce(manager, principal.userId, 'task.created', saved);
+      return saved;
     });
   }
 
@@ -115,9 +141,14 @@ export class TasksService {
 
   update(principal: Principal, id: string, dto: UpdateTaskDto, ifMatch: IfMatch): Promise<TaskDto> {
     return this.dataSource.transaction(async (manager) => {
-      await this.lockForWrite(manager, principal, id, ifMatch);
+      const before = await this.lockForWrite(manager, principal, id, ifMatch);
       await ownCategory(manager.update(TaskEntity, { id }, toColumns(requireChanges(dto))));
-      return TaskDto.from(await manager.findOneByOrFail(TaskEntity, { id }));
+      const updated = TaskDto.from(await manager.findOneByOrFail(TaskEntity, { id }));
+      await announce(manager, principal.userId, 'task.updated', updated);
+      if (updated.status === 'done' && before.status !== 'done') {
+        await announce(manager, principal.userId, 'task.completed', updated);
+      }
+      return updated;
     });
   }
 
@@ -125,6 +156,7 @@ export class TasksService {
     return this.dataSource.transaction(async (manager) => {
       await this.lockForWrite(manager, principal, id, ifMatch);
       await manager.delete(TaskEntity, { id });
+      await announce(manager, principal.userId, 'task.deleted', { id });
     });
   }
 

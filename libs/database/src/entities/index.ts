@@ -5,6 +5,8 @@ import { RateLimitConfigEntity } from './rate-limit-config.entity';
 import { RefreshTokenEntity } from './refresh-token.entity';
 import { TaskEntity } from './task.entity';
 import { UserEntity } from './user.entity';
+import { WebhookDeliveryEntity } from './webhook-delivery.entity';
+import { WebhookEntity } from './webhook.entity';
 
 export {
   ApiKeyEntity,
@@ -14,7 +16,11 @@ export {
   RefreshTokenEntity,
   TaskEntity,
   UserEntity,
+  WebhookDeliveryEntity,
+  WebhookEntity,
 };
+export { DELIVERY_STATUSES } from './webhook-delivery.entity';
+export type { DeliveryStatus } from './webhook-delivery.entity';
 export * from './task.entity';
 export * from './user.entity';
 
@@ -26,4 +32,6 @@ export const ENTITIES = [
   IdempotencyKeyEntity,
   ApiKeyEntity,
   RateLimitConfigEntity,
+  WebhookEntity,
+  WebhookDeliveryEntity,
 ];
