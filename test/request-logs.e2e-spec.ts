@@ -190,19 +190,19 @@ describe('the request log and /v1/admin/usage', () => {
   it('stores a batch delivered twice (same message id) once', async () => {
     const publisher = api.get(Publisher);
     const requestId = `twice-${randomUUID()}`;
-    const entry: RequestLogEntry = {
-      at: Date.now(),
+    const entry: RequestLogEntry = [
+      Date.now(),
       requestId,
-      apiKeyId: null,
-      userId: null,
-      method: 'GET',
-      route: '/v1/tasks',
-      status: 200,
-      durationMs: 1.5,
-      ip: '203.0.113.7',
-      userAgent: 'spec',
-      errorCode: null,
-    };
+      null,
+      null,
+      'GET',
+      '/v1/tasks',
+      200,
+      1.5,
+      '203.0.113.7',
+      'spec',
+      null,
+    ];
     // Watched, not replaced: each delivery's store() runs as it would.
     const store = jest.spyOn(worker.get(RequestLogStore), 'store');
     const messageId = randomUUID();
@@ -211,7 +211,7 @@ describe('the request log and /v1/admin/usage', () => {
         await publisher.publish(
           QUEUES.requestLogs,
           REQUEST_LOG_BATCH,
-          { entries: [entry] },
+          { v: 1, entries: [entry] },
           {
             messageId,
           },
@@ -247,21 +247,8 @@ describe('the request log and /v1/admin/usage', () => {
     // An entry older than the retention is not stored (nor a partition made for it).
     expect(
       await store.store(randomUUID(), {
-        entries: [
-          {
-            at: old,
-            requestId: 'too-old',
-            apiKeyId: null,
-            userId: null,
-            method: 'GET',
-            route: '/x',
-            status: 200,
-            durationMs: 1,
-            ip: null,
-            userAgent: null,
-            errorCode: null,
-          },
-        ],
+        v: 1,
+        entries: [[old, 'too-old', null, null, 'GET', '/x', 200, 1, null, null, null]],
       }),
     ).toBe(0);
     expect(await store.maintain()).toEqual(['request_logs_p20200101']);

@@ -1,7 +1,13 @@
 import type { Principal } from '@app/auth';
 import { AppConfig, InjectConfig } from '@app/config';
 import { problemCodeOf } from '@app/http';
-import { Publisher, QUEUES, REQUEST_LOG_BATCH, RequestLogEntry } from '@app/messaging';
+import {
+  Publisher,
+  QUEUES,
+  REQUEST_LOG_BATCH,
+  RequestLogBatch,
+  RequestLogEntry,
+} from '@app/messaging';
 import type { RequestRecorder } from '@app/observability';
 import { BeforeApplicationShutdown, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
@@ -61,19 +67,19 @@ export class RequestLogRecorder
     }
     const principal = (request as FastifyRequest & { user?: Principal }).user;
     const userAgent = request.headers['user-agent'];
-    this.pending.push({
-      at: Date.now(),
-      requestId: String(request.id),
-      apiKeyId: principal?.kind === 'apiKey' ? principal.apiKeyId : null,
-      userId: principal?.userId ?? null,
-      method: request.method,
+    this.pending.push([
+      Date.now(),
+      String(request.id),
+      principal?.kind === 'apiKey' ? principal.apiKeyId : null,
+      principal?.userId ?? null,
+      request.method,
       route,
-      status: reply.statusCode,
-      durationMs: Math.round(elapsedMs * 1000) / 1000,
-      ip: request.ip ?? null,
-      userAgent: userAgent === undefined ? null : userAgent.slice(0, USER_AGENT_MAX),
-      errorCode: problemCodeOf(request) ?? null,
-    });
+      reply.statusCode,
+      Math.round(elapsedMs * 1000) / 1000,
+      request.ip ?? null,
+      userAgent === undefined ? null : userAgent.slice(0, USER_AGENT_MAX),
+      problemCodeOf(request) ?? null,
+    ]);
     if (this.pending.length >= batchSize && this.sending === undefined) void this.flush();
   }
 
@@ -96,15 +102,11 @@ export class RequestLogRecorder
         this.unsent = { id: randomUUID(), entries };
       }
       const { id, entries } = this.unsent;
+      const batch: RequestLogBatch = { v: 1, entries };
       try {
-        await this.publisher.publish(
-          QUEUES.requestLogs,
-          REQUEST_LOG_BATCH,
-          { entries },
-          {
-            messageId: id,
-          },
-        );
+        await this.publisher.publish(QUEUES.requestLogs, REQUEST_LOG_BATCH, batch, {
+          messageId: id,
+        });
       } catch {
         // Kept, and tried again at the next flush (the breaker says why, in its metrics and logs).
         return;

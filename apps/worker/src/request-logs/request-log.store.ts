@@ -57,9 +57,12 @@ export class RequestLogStore implements OnApplicationBootstrap, OnApplicationShu
 
   /** Stores a batch once per message id; returns the number of rows written (0 for a repeat). */
   async store(messageId: string, batch: RequestLogBatch): Promise<number> {
+    if (batch.v !== 1 || !Array.isArray(batch.entries)) {
+      throw new Error(`a request log batch of an unknown layout (v ${String(batch.v)})`);
+    }
     const oldest = this.oldestKeptDay();
-    const entries = batch.entries.filter((entry) => entry.at >= oldest);
-    await this.ensurePartitions(entries.map((entry) => dayOf(entry.at)));
+    const entries = batch.entries.filter(([at]) => at >= oldest);
+    await this.ensurePartitions(entries.map(([at]) => dayOf(at)));
     return this.dataSource.transaction(async (manager) => {
       if (!(await claimMessage(manager, CONSUMER, messageId))) return 0;
       if (entries.length === 0) return 0;
@@ -121,17 +124,6 @@ export class RequestLogStore implements OnApplicationBootstrap, OnApplicationShu
 
 /** The batch as one array per column, for a single INSERT ... SELECT FROM unnest(...). */
 function columns(entries: RequestLogEntry[]): unknown[][] {
-  return [
-    entries.map((e) => new Date(e.at).toISOString()),
-    entries.map((e) => e.requestId),
-    entries.map((e) => e.apiKeyId),
-    entries.map((e) => e.userId),
-    entries.map((e) => e.method),
-    entries.map((e) => e.route),
-    entries.map((e) => e.status),
-    entries.map((e) => e.durationMs),
-    entries.map((e) => e.ip),
-    entries.map((e) => e.userAgent),
-    entries.map((e) => e.errorCode),
-  ];
+  const [, ...rest] = Array.from({ length: 11 }, (_, column) => entries.map((e) => e[column]));
+  return [entries.map(([at]) => new Date(at).toISOString()), ...rest];
 }
