@@ -101,6 +101,8 @@ const BASELINE_MAX_SPREAD = 0.15;
  *             or { label, relativeTo, minRatio, maxVerificationP99DeltaMs }: req/s relative to the
  *             scenario named `relativeTo`, and an API key's verification p99 at most this much
  *             above an access token's (bench/verification-cost.js, call by call)
+ *   cpu       optional, with `rate` only: also measure the server process's CPU time per request
+ *             (user + system, from /proc/<pid>/stat), for budgets { relativeTo, maxCpuRatio }
  *   cache     optional: the X-Cache the api must answer after the warm-up (else the scenario fails)
  *   about     one line for RESULTS.md: what the scenario exercises
  */
@@ -180,6 +182,35 @@ const SCENARIOS = [
     path: (ctx) => `/v1/tasks/${ctx.taskId}`,
     auth: true,
     about: 'the same on the api started with RATE_LIMIT_ENABLED=false',
+  },
+  {
+    name: 'GET /v1/tasks/:id at 2 000 req/s',
+    target: 'api',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    auth: true,
+    cache: 'hit-local',
+    rate: 2000,
+    cpu: true,
+    budget: {
+      label: 'request log cost: server CPU per cached read, on vs off',
+      relativeTo: 'GET /v1/tasks/:id at 2 000 req/s (request log off)',
+      maxCpuRatio: 1.05,
+    },
+    about:
+      "the cached read at a fixed rate, for the api process's own CPU time per request (from " +
+      '/proc): a steadier measure of a cost than req/s under wrk on a shared machine',
+  },
+  {
+    name: 'GET /v1/tasks/:id at 2 000 req/s (request log off)',
+    target: 'api-unlogged',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    auth: true,
+    cache: 'hit-local',
+    rate: 2000,
+    cpu: true,
+    about: 'the same on the api started with REQUEST_LOG_ENABLED=false',
   },
   {
     name: 'GET /v1/tasks/:id (request log off)',
@@ -766,7 +797,7 @@ function parseWrk(output) {
 }
 
 /** One request first (must be 2xx), then the warm-up run, then the measured run. */
-async function measure(scenario, ctx, baseUrl, round, warmupSeconds) {
+async function measure(scenario, ctx, { url: baseUrl, pid }, round, warmupSeconds) {
   const label = `${scenario.name} (round ${round})`;
   const req = requestOf(scenario, ctx);
   const result = { scenario, label, round, ok: false, problems: [] };
@@ -800,7 +831,11 @@ async function measure(scenario, ctx, baseUrl, round, warmupSeconds) {
 
   log(`${label}: measuring ${MEASURE_SECONDS} s...`);
   const load = scenario.rate ? fixedRate : wrk;
+  const cpuBefore = scenario.cpu ? cpuTicks(pid) : undefined;
   Object.assign(result, await load(scenario, ctx, baseUrl, MEASURE_SECONDS));
+  if (cpuBefore !== undefined) {
+    result.cpuUsPerRequest = ((cpuTicks(pid) - cpuBefore) * 1e6) / CLOCK_TICKS / result.requests;
+  }
 
   const unexpected = result.non2xx;
   if (unexpected > 0) {
@@ -821,6 +856,18 @@ async function measure(scenario, ctx, baseUrl, round, warmupSeconds) {
       `p99 ${result.p99Ms.toFixed(2)} ms`,
   );
   return result;
+}
+
+/** The clock ticks per second of /proc's CPU times. */
+const CLOCK_TICKS =
+  Number(require('node:child_process').execSync('getconf CLK_TCK').toString()) || 100;
+
+/** The CPU time (user + system, in clock ticks) the process has used so far. */
+function cpuTicks(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces), from field 3 on.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** wrk's closed loop: WRK_CONNECTIONS connections, each sending as soon as it is answered. */
@@ -866,9 +913,9 @@ async function fixedRate(scenario, ctx, baseUrl, seconds) {
   };
 }
 
-async function runScenarios(scenarios, ctx, baseUrl, results, round, warmupSeconds) {
+async function runScenarios(scenarios, ctx, server, results, round, warmupSeconds) {
   for (const scenario of scenarios) {
-    const result = await measure(scenario, ctx, baseUrl, round, warmupSeconds);
+    const result = await measure(scenario, ctx, server, round, warmupSeconds);
     if (result.problems.length > 0) {
       loud([`${result.label}: ${result.ok ? 'WARNING' : 'FAILED'}`, ...result.problems]);
     }
@@ -929,6 +976,9 @@ function summarize(results) {
       rps: median(values('rps')),
       p50Ms: median(values('p50Ms')),
       p99Ms: median(values('p99Ms')),
+      cpuUsPerRequest: measured.every((r) => r.cpuUsPerRequest !== undefined)
+        ? median(values('cpuUsPerRequest'))
+        : undefined,
       rpsRange: range('rps'),
       p99Range: range('p99Ms'),
     };
@@ -949,6 +999,7 @@ function summaryRows(summaries, base) {
     p50: fmt(s.p50Ms, 2),
     p99: withRange(s.p99Ms, s.p99Range, s.rounds, 2),
     ratio: s.rps !== undefined && base ? (s.rps / base).toFixed(3) : '-',
+    cpu: fmt(s.cpuUsPerRequest, 1),
     note: s.ok ? '' : 'FAILED',
   }));
 }
@@ -961,6 +1012,7 @@ const roundRows = (results) =>
     rps: fmt(r.rps, 0),
     p50: fmt(r.p50Ms, 2),
     p99: fmt(r.p99Ms, 2),
+    cpu: fmt(r.cpuUsPerRequest, 1),
     note: r.ok ? '' : 'FAILED',
   }));
 
@@ -971,6 +1023,7 @@ const SUMMARY_COLUMNS = [
   ['p50', 'median p50 ms'],
   ['p99', 'median p99 ms (min–max)'],
   ['ratio', 'ratio to baseline'],
+  ['cpu', 'server CPU µs/req'],
   ['note', ''],
 ];
 const ROUND_COLUMNS = [
@@ -979,6 +1032,7 @@ const ROUND_COLUMNS = [
   ['rps', 'req/s'],
   ['p50', 'p50 ms'],
   ['p99', 'p99 ms'],
+  ['cpu', 'CPU µs/req'],
   ['note', ''],
 ];
 
@@ -1012,7 +1066,8 @@ function verdicts(summaries, base, verification) {
   return summaries
     .flatMap((s) => [s.scenario.budget ?? []].flat().map((budget) => ({ s, budget })))
     .map(({ s, budget }) => {
-      const { label, minRatio, maxP99Ms, relativeTo, maxVerificationP99DeltaMs } = budget;
+      const { label, minRatio, maxP99Ms, relativeTo, maxVerificationP99DeltaMs, maxCpuRatio } =
+        budget;
       const reference = relativeTo && summaries.find((other) => other.scenario.name === relativeTo);
       const against = relativeTo ? reference?.rps : base;
       const checks = [];
@@ -1025,6 +1080,22 @@ function verdicts(summaries, base, verification) {
         const ok = ratio >= minRatio;
         pass &&= ok;
         checks.push(`ratio of medians${of} ${ratio.toFixed(3)} ${ok ? '>=' : '<'} ${minRatio}`);
+      }
+      if (maxCpuRatio !== undefined) {
+        const mine = s.cpuUsPerRequest;
+        const theirs = reference?.cpuUsPerRequest;
+        if (mine === undefined || theirs === undefined) {
+          pass = false;
+          checks.push('no CPU figure');
+        } else {
+          const ratio = mine / theirs;
+          const ok = ratio <= maxCpuRatio;
+          pass &&= ok;
+          checks.push(
+            `server CPU per request ${mine.toFixed(1)} µs vs ${theirs.toFixed(1)} µs${of}: ` +
+              `${ratio.toFixed(3)} ${ok ? '<=' : '>'} ${maxCpuRatio}`,
+          );
+        }
       }
       if (maxP99Ms !== undefined && s.p99Ms !== undefined) {
         const ok = s.p99Ms <= maxP99Ms;
@@ -1224,6 +1295,9 @@ function onlyScenarios() {
     if (scenario.status && !scenario.rate) {
       throw new BenchError(`${scenario.name}: \`status\` needs \`rate\` (wrk cannot check it)`);
     }
+    if (scenario.cpu && !scenario.rate) {
+      throw new BenchError(`${scenario.name}: \`cpu\` needs \`rate\` (at saturation, CPU is 100%)`);
+    }
   }
   const text = (process.env.BENCH_ONLY ?? '').trim();
   if (text === '') return SCENARIOS;
@@ -1262,6 +1336,7 @@ async function main() {
 
   const taken = [];
   const urls = {};
+  const pids = {};
   const cuts = [];
   for (const [name, target] of Object.entries(TARGETS)) {
     // The api serves the seeding; the variants start only when a scenario needs them.
@@ -1275,7 +1350,9 @@ async function main() {
       env.DATABASE_URL = `postgres://postgres@127.0.0.1:${proxy.port}/${DATABASE}`;
       cuts.push({ name, url: urls[name], proxy });
     }
-    state.apis.push(await startApi(port, env, name));
+    const api = await startApi(port, env, name);
+    state.apis.push(api);
+    pids[name] = api.pid;
   }
   const apiUrl = urls.api;
   const baselinePort = await freePort(BASELINE_PORT, taken);
@@ -1321,10 +1398,11 @@ async function main() {
   for (let round = 1; round <= rounds; round += 1) {
     const warmupSeconds = round === 1 ? WARMUP_SECONDS : LATER_WARMUP_SECONDS;
     log(`round ${round} of ${rounds}: the baseline (apis idle), then each api (the others idle)`);
-    await runScenarios(baselineScenarios, ctx, baselineUrl, results, round, warmupSeconds);
+    const baselineServer = { url: baselineUrl, pid: state.baseline.pid };
+    await runScenarios(baselineScenarios, ctx, baselineServer, results, round, warmupSeconds);
     for (const [name, url] of Object.entries(urls)) {
       const ofTarget = scenarios.filter((s) => s.target === name);
-      await runScenarios(ofTarget, ctx, url, results, round, warmupSeconds);
+      await runScenarios(ofTarget, ctx, { url, pid: pids[name] }, results, round, warmupSeconds);
     }
     if (round < rounds) await restoreSeed(mark);
   }
