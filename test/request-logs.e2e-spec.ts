@@ -11,12 +11,12 @@ import {
 } from '@app/testing';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { connect } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { createWorkerApp } from '../apps/worker/src/bootstrap';
 import { RequestLogStore } from '../apps/worker/src/request-logs/request-log.store';
 import { startApi } from './app';
+import { deleteJobQueues } from './queues';
 import { dropDatabase, ownDatabase } from './databases';
 
 const { name: DATABASE, url: DATABASE_URL } = ownDatabase('request_logs');
@@ -82,21 +82,7 @@ describe('the request log and /v1/admin/usage', () => {
   afterAll(async () => {
     await api?.close();
     await worker?.close();
-    const amqp = await connect(base.rabbitmq.url);
-    const channel = await amqp.createChannel();
-    for (const queue of Object.values(QUEUES)) {
-      for (const suffix of [
-        '',
-        '.dead',
-        '.retry.100ms',
-        '.retry.200ms',
-        '.retry.400ms',
-        '.retry.800ms',
-      ]) {
-        await channel.deleteQueue(`${PREFIX}${queue}${suffix}`);
-      }
-    }
-    await amqp.close();
+    await deleteJobQueues(loadConfig(ENV));
     await dropDatabase(DATABASE);
   });
 

@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { createWorkerApp } from '../apps/worker/src/bootstrap';
 import { startApi } from './app';
+import { deleteJobQueues } from './queues';
 import { dropDatabase, ownDatabase } from './databases';
 
 const { name: DATABASE, url: DATABASE_URL } = ownDatabase('webhooks');
@@ -93,16 +94,7 @@ describe('webhooks', () => {
     for (const close of closers) await close();
     await api?.close();
     await worker?.close();
-    const amqp = await connect(base.rabbitmq.url);
-    const channel = await amqp.createChannel();
-    const config = loadConfig(ENV);
-    for (const queue of Object.values(QUEUES)) {
-      const topology = jobQueueTopology(config, queueName(config, queue));
-      for (const name of [topology.queue, topology.dead, ...topology.retries.map((r) => r.queue)]) {
-        await channel.deleteQueue(name);
-      }
-    }
-    await amqp.close();
+    await deleteJobQueues(loadConfig(ENV));
     await dropDatabase(DATABASE);
   });
 

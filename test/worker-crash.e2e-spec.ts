@@ -1,14 +1,14 @@
 import { loadConfig } from '@app/config';
-import { QUEUES, addToOutbox, jobQueueTopology, queueName } from '@app/messaging';
+import { QUEUES, addToOutbox } from '@app/messaging';
 import { call, eventually, registerUser } from '@app/testing';
 import { TASK_EVENT, type TaskEvent } from '@app/webhooks';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { connect } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
 import { startApi } from './app';
+import { deleteJobQueues } from './queues';
 import { dropDatabase, ownDatabase } from './databases';
 import { type Running, freePort, runBuilt, waitFor } from './processes';
 
@@ -41,16 +41,7 @@ describe('the worker killed mid-way through 2 000 events', () => {
 
   afterAll(async () => {
     await api.close();
-    const amqp = await connect(base.rabbitmq.url);
-    const channel = await amqp.createChannel();
-    const config = loadConfig(ENV);
-    for (const queue of Object.values(QUEUES)) {
-      const topology = jobQueueTopology(config, queueName(config, queue));
-      for (const name of [topology.queue, topology.dead, ...topology.retries.map((r) => r.queue)]) {
-        await channel.deleteQueue(name);
-      }
-    }
-    await amqp.close();
+    await deleteJobQueues(loadConfig(ENV));
     await dropDatabase(DATABASE);
   });
 

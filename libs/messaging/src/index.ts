@@ -10,4 +10,4 @@ export { REQUEST_LOG_BATCH } from './request-log';
 export type { RequestLogBatch, RequestLogEntry } from './request-log';
 export { QUEUES, jobServer, queueName, rmqServerOptions } from './rmq-options';
 export type { QueueName } from './rmq-options';
-export { jobQueueTopology } from './topology';
+export { jobQueueTopology, queueDeclarations } from './topology';
