@@ -4,6 +4,7 @@ import { RateLimits1795564800000 } from './1795564800000-rate-limits';
 import { RequestLogs1795651200000 } from './1795651200000-request-logs';
 import { Outbox1795737600000 } from './1795737600000-outbox';
 import { Webhooks1795824000000 } from './1795824000000-webhooks';
+import { Jobs1795910400000 } from './1795910400000-jobs';
 
 /**
  * Every migration, in order. Listed rather than globbed so the compiled apps, the CLI and the
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   RequestLogs1795651200000,
   Outbox1795737600000,
   Webhooks1795824000000,
+  Jobs1795910400000,
 ];

@@ -15,6 +15,7 @@ import { SignInModule } from './auth/sign-in.module';
 import { CategoriesModule } from './categories/categories.module';
 import { CommonModule } from './common/common.module';
 import { HealthController } from './health/health.controller';
+import { JobsModule } from './jobs/jobs.module';
 import { RequestLogModule } from './request-logs/request-log.module';
 import { TasksModule } from './tasks/tasks.module';
 import { UsersModule } from './users/users.module';
@@ -44,6 +45,7 @@ export class ApiModule {
         ApiKeysModule,
         CategoriesModule,
         TasksModule,
+        JobsModule,
         WebhooksModule,
         AdminModule,
       ],

@@ -7,6 +7,7 @@ import { HttpConventionsModule } from '@app/http';
 import { ObservabilityModule } from '@app/observability';
 import { DynamicModule, Module } from '@nestjs/common';
 import { makeCounterProvider } from '@willsoto/nestjs-prometheus';
+import { ExportsModule } from './exports/exports.module';
 import { HealthController } from './health/health.controller';
 import { ConsumerStatus } from './jobs/consumer-status';
 import { JobsController } from './jobs/jobs.controller';
@@ -26,6 +27,7 @@ export class WorkerModule {
         BreakersModule,
         OutboxModule,
         WebhooksModule,
+        ExportsModule,
         HealthModule,
         HttpConventionsModule,
       ],

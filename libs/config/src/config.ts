@@ -118,6 +118,8 @@ const schema = z.object({
   REQUEST_LOG_BATCH_SIZE: int(1, 10_000).default(500),
   REQUEST_LOG_BUFFER_MAX: int(1, 10_000_000).default(20_000),
   REQUEST_LOG_RETENTION_DAYS: int(1, 3650).default(30),
+  EXPORT_FETCH_SIZE: int(1, 10_000).default(1000),
+  EXPORT_RESULT_TTL_HOURS: int(1, 8760).default(24),
   JWT_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
   JWT_PREVIOUS_SECRETS: z
     .string()
@@ -204,6 +206,11 @@ export interface AppConfig {
     bufferMax: number;
     retentionDays: number;
   };
+  /**
+   * Task exports: the worker reads fetchSize rows at a time from its cursor (and records its
+   * progress after each), and a finished job and its file are kept resultTtlHours.
+   */
+  exports: { fetchSize: number; resultTtlHours: number };
   jwt: {
     /** Signs new tokens, and verifies them. */
     secret: string;
@@ -330,6 +337,7 @@ export function parseConfig(env: Env): AppConfig {
       bufferMax: e.REQUEST_LOG_BUFFER_MAX,
       retentionDays: e.REQUEST_LOG_RETENTION_DAYS,
     },
+    exports: { fetchSize: e.EXPORT_FETCH_SIZE, resultTtlHours: e.EXPORT_RESULT_TTL_HOURS },
     jwt: {
       secret: e.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
       previousSecrets: e.JWT_PREVIOUS_SECRETS,

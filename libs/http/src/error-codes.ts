@@ -19,6 +19,8 @@ export const ERROR_CATALOG = {
   LAST_ADMIN: { status: 409, title: 'The last administrator cannot be demoted' },
   CATEGORY_NAME_TAKEN: { status: 409, title: 'Category name already in use' },
   IDEMPOTENCY_REQUEST_IN_PROGRESS: { status: 409, title: 'A request with this key is in progress' },
+  JOB_NOT_FINISHED: { status: 409, title: 'The job has not finished yet' },
+  JOB_FAILED: { status: 409, title: 'The job failed' },
   PRECONDITION_FAILED: { status: 412, title: 'Precondition failed' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },

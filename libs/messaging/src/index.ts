@@ -1,5 +1,7 @@
 export { ATTEMPT_HEADER, JOB_OUTCOMES } from './job-server';
-export { Job } from './job.decorator';
+export { TASK_EXPORT } from './exports';
+export type { ExportJobMessage } from './exports';
+export { Job, attemptOf } from './job.decorator';
 export type { JobOutcome } from './job-server';
 export { MessagingModule } from './messaging.module';
 export { addToOutbox } from './outbox';

@@ -5,7 +5,9 @@ import {
   UseFilters,
   applyDecorators,
 } from '@nestjs/common';
-import { EventPattern } from '@nestjs/microservices';
+import { EventPattern, RmqContext } from '@nestjs/microservices';
+import type { Message } from 'amqplib';
+import { ATTEMPT_HEADER } from './job-server';
 import { Observable, throwError } from 'rxjs';
 
 /**
@@ -27,3 +29,9 @@ class JobErrors implements RpcExceptionFilter {
  */
 export const Job = (pattern: string) =>
   applyDecorators(EventPattern(pattern), UseFilters(JobErrors));
+
+/** Which attempt at its job a delivery is: 1 for the first, JOB_MAX_ATTEMPTS for the last. */
+export function attemptOf(context: RmqContext): number {
+  const message = context.getMessage() as Message;
+  return Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
+}

@@ -3,9 +3,10 @@ import { RmqOptions, Transport } from '@nestjs/microservices';
 import { JobServer, JobServerHooks } from './job-server';
 import { jobQueueTopology, mainQueueArguments } from './topology';
 
-/** Queues the worker consumes. The jobs issue's last step adds exports. */
+/** Queues the worker consumes. */
 export const QUEUES = {
   jobs: 'jobs',
+  exports: 'exports',
   requestLogs: 'request-logs',
   taskEvents: 'task-events',
   webhookDeliveries: 'webhook-deliveries',

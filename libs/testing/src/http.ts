@@ -16,6 +16,9 @@ export interface Reply<T = unknown> {
   raw: string;
 }
 
+/** application/json and the +json types (problem+json); not application/x-ndjson. */
+const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\b/;
+
 /** One request through the whole Fastify/Nest pipeline, in process (no socket). */
 export async function call<T = any>(app: NestFastifyApplication, c: Call): Promise<Reply<T>> {
   const headers: Record<string, string> = { ...c.headers };
@@ -36,7 +39,7 @@ export async function call<T = any>(app: NestFastifyApplication, c: Call): Promi
   return {
     status: response.statusCode,
     headers: response.headers,
-    body: (type.includes('json') && response.body ? JSON.parse(response.body) : response.body) as T,
+    body: (JSON_TYPE.test(type) && response.body ? JSON.parse(response.body) : response.body) as T,
     raw: response.body,
   };
 }

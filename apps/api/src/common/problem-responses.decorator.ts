@@ -13,6 +13,7 @@ const DESCRIPTIONS: Record<number, string> = {
   413: 'The body is over 1 MiB.',
   415: 'The body is not JSON.',
   422: 'The Idempotency-Key was used with another request.',
+  503: 'Switched off, or unavailable in degraded mode (Retry-After says when to ask again).',
 };
 
 const PROBLEM_SCHEMA = {

@@ -1,14 +1,9 @@
-import type { TaskEntity } from '@app/database';
+import { TASK_COLUMNS, type TaskEntity } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
-
-// Aliased to the entity's property names, so a row is a TaskEntity as it comes.
-const TASK_COLUMNS = `id, user_id AS "userId", category_id AS "categoryId", title, description,
-  status, priority, due_date AS "dueDate", tags, version,
-  created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /**
  * The hot read, `GET /v1/tasks/:id`, as a named prepared statement on TypeORM's own pool:
@@ -26,7 +21,7 @@ export class TasksRepository {
   async findOwned(id: string, userId: string): Promise<TaskEntity | undefined> {
     const { rows } = await this.pool.query<TaskEntity>({
       name: 'tasks_find_owned',
-      text: `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2`,
+      text: `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = $1 AND t.user_id = $2`,
       values: [id, userId],
     });
     return rows[0];

@@ -1,6 +1,6 @@
 import type { Principal } from '@app/auth';
 import { DegradationFlags } from '@app/resilience';
-import { TASK_PRIORITIES, TaskEntity } from '@app/database';
+import { TASK_PRIORITIES, TaskEntity, filterTasks } from '@app/database';
 import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
 import { QUEUES, addToOutbox } from '@app/messaging';
 import { TASK_EVENT, type TaskEvent, type WebhookEvent } from '@app/webhooks';
@@ -42,10 +42,6 @@ const keyset = new Keyset<TaskEntity>(
   },
   't.id',
 );
-
-// Must be the expression of the trigram index tasks_search_idx, or the index is not used.
-const SEARCH_TEXT = `(t.title || ' ' || coalesce(t.description, ''))`;
-const escapeLike = (text: string): string => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** DTO fields to entity columns; dates parsed, absent fields left out. */
 function toColumns(dto: UpdateTaskDto): DeepPartial<TaskEntity> {
@@ -116,18 +112,7 @@ export class TasksService {
   async list(principal: Principal, query: ListTasksQueryDto): Promise<TaskPageDto> {
     // Search is the expensive read: degraded mode turns it away first.
     if (query.q) this.flags.ensure('search');
-    const qb = this.tasks
-      .createQueryBuilder('t')
-      .where('t.user_id = :userId', { userId: principal.userId });
-    if (query.status) qb.andWhere('t.status = :status', { status: query.status });
-    if (query.priority) qb.andWhere('t.priority = :priority', { priority: query.priority });
-    if (query.categoryId)
-      qb.andWhere('t.category_id = :categoryId', { categoryId: query.categoryId });
-    if (query.tag) qb.andWhere('t.tags @> ARRAY[:tag]::text[]', { tag: query.tag });
-    if (query.dueBefore) qb.andWhere('t.due_date < :dueBefore', { dueBefore: query.dueBefore });
-    if (query.dueAfter) qb.andWhere('t.due_date > :dueAfter', { dueAfter: query.dueAfter });
-    if (query.q)
-      qb.andWhere(`${SEARCH_TEXT} ILIKE :pattern`, { pattern: `%${escapeLike(query.q)}%` });
+    const qb = filterTasks(this.tasks.createQueryBuilder('t'), principal.userId, query);
     const rows = await keyset.apply(qb, query.sort, query.cursor, query.limit).getMany();
     const page = keyset.page(rows, query.sort, query.limit);
     return { data: page.data.map((task) => TaskDto.from(task)), nextCursor: page.nextCursor };

@@ -1,9 +1,8 @@
 import { AppConfig, InjectConfig } from '@app/config';
-import { ATTEMPT_HEADER, Job } from '@app/messaging';
+import { Job, attemptOf } from '@app/messaging';
 import { TASK_EVENT, TaskEvent, WEBHOOK_DELIVERY, WebhookDeliveryJob } from '@app/webhooks';
 import { Controller } from '@nestjs/common';
 import { Ctx, Payload, RmqContext } from '@nestjs/microservices';
-import type { Message } from 'amqplib';
 import { WebhookFanout } from './webhook-fanout';
 import { WebhookSender } from './webhook-sender';
 
@@ -27,9 +26,7 @@ export class WebhooksController {
    */
   @Job(WEBHOOK_DELIVERY)
   async deliver(@Payload() job: WebhookDeliveryJob, @Ctx() context: RmqContext): Promise<void> {
-    const message = context.getMessage() as Message;
-    const attempt = Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
-    const last = attempt >= this.config.jobs.maxAttempts;
+    const last = attemptOf(context) >= this.config.jobs.maxAttempts;
     const outcome = await this.sender.attempt(job.deliveryId, last);
     // Delivered; or nothing left to do (settled before, subscription gone); or a refused
     // target, recorded as failed: trying again would change nothing.

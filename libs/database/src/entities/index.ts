@@ -1,6 +1,7 @@
 import { ApiKeyEntity } from './api-key.entity';
 import { CategoryEntity } from './category.entity';
 import { IdempotencyKeyEntity } from './idempotency-key.entity';
+import { JobEntity } from './job.entity';
 import { RateLimitConfigEntity } from './rate-limit-config.entity';
 import { RefreshTokenEntity } from './refresh-token.entity';
 import { TaskEntity } from './task.entity';
@@ -12,6 +13,7 @@ export {
   ApiKeyEntity,
   CategoryEntity,
   IdempotencyKeyEntity,
+  JobEntity,
   RateLimitConfigEntity,
   RefreshTokenEntity,
   TaskEntity,
@@ -19,6 +21,8 @@ export {
   WebhookDeliveryEntity,
   WebhookEntity,
 };
+export { EXPORT_FORMATS, JOB_STATUSES, JOB_TYPES } from './job.entity';
+export type { ExportFormat, ExportParams, JobStatus, JobType } from './job.entity';
 export { DELIVERY_STATUSES } from './webhook-delivery.entity';
 export type { DeliveryStatus } from './webhook-delivery.entity';
 export * from './task.entity';
@@ -34,4 +38,5 @@ export const ENTITIES = [
   RateLimitConfigEntity,
   WebhookEntity,
   WebhookDeliveryEntity,
+  JobEntity,
 ];

@@ -4,10 +4,11 @@ import {
   TaskEntity,
   TaskPriority,
   TaskStatus,
+  toTaskResource,
 } from '@app/database';
 import { PageQueryDto } from '@app/http';
 import { IsIsoDateTime, Optional, toDate } from '../../common/validators';
-import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, IntersectionType, PartialType } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -90,7 +91,8 @@ export const TASK_SORTS = [
 ] as const;
 export type TaskSort = (typeof TASK_SORTS)[number];
 
-export class ListTasksQueryDto extends PageQueryDto {
+/** The filters of a task list, and of a task export (CONTRACT §4). */
+export class TaskFilterDto {
   @ApiPropertyOptional({ enum: TASK_STATUSES })
   @IsOptional()
   @IsIn(TASK_STATUSES)
@@ -129,7 +131,9 @@ export class ListTasksQueryDto extends PageQueryDto {
   @IsString()
   @Length(1, 200)
   q?: string;
+}
 
+export class ListTasksQueryDto extends IntersectionType(PageQueryDto, TaskFilterDto) {
   @ApiPropertyOptional({ enum: TASK_SORTS, default: '-createdAt' })
   @IsOptional()
   @IsIn(TASK_SORTS)
@@ -151,19 +155,7 @@ export class TaskDto {
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;
 
   static from(task: TaskEntity): TaskDto {
-    return {
-      id: task.id,
-      title: task.title,
-      description: task.description,
-      status: task.status,
-      priority: task.priority,
-      dueDate: task.dueDate ? task.dueDate.toISOString() : null,
-      categoryId: task.categoryId,
-      tags: task.tags,
-      version: task.version,
-      createdAt: task.createdAt.toISOString(),
-      updatedAt: task.updatedAt.toISOString(),
-    };
+    return toTaskResource(task);
   }
 }
 
