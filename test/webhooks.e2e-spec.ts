@@ -38,6 +38,8 @@ interface Received {
   headers: IncomingHttpHeaders;
   body: string;
   at: number;
+  /** The sender's end of the connection it came on. */
+  port: number | undefined;
 }
 
 /** A real local HTTP receiver that answers each request with the next status of `statuses`. */
@@ -47,7 +49,8 @@ async function receiver(statuses: (n: number) => number = () => 200) {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => {
-      received.push({ headers: request.headers, body, at: Date.now() });
+      const port = request.socket.remotePort;
+      received.push({ headers: request.headers, body, at: Date.now(), port });
       response.writeHead(statuses(received.length)).end();
     });
   });
@@ -168,6 +171,26 @@ describe('webhooks', () => {
     ]);
     await sleep(300);
     expect(hook.received).toHaveLength(1);
+  });
+
+  it('sends deliveries one after another to a receiver over one kept-alive connection', async () => {
+    const hook = await listening();
+    await subscribe(hook.url, ['task.updated']);
+    const task = await createTask(api, user, { title: 'edited thrice' });
+    for (let n = 1; n <= 3; n += 1) {
+      const patched = await call(api, {
+        method: 'PATCH',
+        url: `/v1/tasks/${task.id}`,
+        token: user.accessToken,
+        body: { title: `edit ${n}` },
+      });
+      expect(patched.status).toBe(200);
+      await until(() => hook.received.length === n, 10_000);
+    }
+    expect(
+      hook.received.map((r) => (JSON.parse(r.body) as { data: { title: string } }).data.title),
+    ).toEqual(['edit 1', 'edit 2', 'edit 3']);
+    expect(new Set(hook.received.map((r) => r.port)).size).toBe(1);
   });
 
   it('updates, completion and deletion reach the subscribers to them, and only them', async () => {

@@ -1,13 +1,19 @@
 import { AppConfig, InjectConfig } from '@app/config';
 import { Breakers } from '@app/resilience';
 import { WebhookSecrets, guardedLookup, hostOf, signWebhook, targetProblem } from '@app/webhooks';
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { DataSource } from 'typeorm';
 
 /** The most of a receiver's answer that is read (then the connection is dropped). */
 const MAX_ANSWER_BYTES = 64 * 1024;
+/**
+ * How long an idle connection to a receiver is kept for the next delivery: under the 5 s that
+ * Node's and most servers' keep-alive timeouts default to (a server's own `Keep-Alive: timeout`
+ * hint, less a second, wins when shorter), so a connection is not reused as the server closes it.
+ */
+const IDLE_CONNECTION_MS = 4000;
 
 interface Pending {
   id: string;
@@ -42,9 +48,19 @@ class ReceiverError extends Error {
  * not followed. The attempt is recorded on the delivery; `failed` once `lastAttempt` fails.
  */
 @Injectable()
-export class WebhookSender {
+export class WebhookSender implements OnApplicationShutdown {
   private readonly secrets: WebhookSecrets;
   private readonly lookup: ReturnType<typeof guardedLookup>;
+  /**
+   * Connections to receivers are kept alive and reused: a subscriber gets a delivery per change,
+   * and a new connection (a TLS handshake, for https) each time cost the worker and the receiver
+   * more than the delivery itself. The address check is unaffected: it runs when a connection is
+   * made, and a connection's address cannot change.
+   */
+  private readonly agents = {
+    http: new http.Agent({ keepAlive: true, timeout: IDLE_CONNECTION_MS }),
+    https: new https.Agent({ keepAlive: true, timeout: IDLE_CONNECTION_MS }),
+  };
 
   constructor(
     @InjectConfig() private readonly config: AppConfig,
@@ -53,6 +69,11 @@ export class WebhookSender {
   ) {
     this.secrets = new WebhookSecrets(config.webhooks.secretsKey);
     this.lookup = guardedLookup(config.webhooks.allowHosts);
+  }
+
+  onApplicationShutdown(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   async attempt(deliveryId: string, lastAttempt: boolean): Promise<Attempt> {
@@ -117,7 +138,8 @@ export class WebhookSender {
     headers: Record<string, string>,
     signal: AbortSignal,
   ): Promise<number> {
-    const client = url.protocol === 'https:' ? https : http;
+    const secure = url.protocol === 'https:';
+    const client = secure ? https : http;
     return new Promise((resolve, reject) => {
       const request = client.request(
         url,
@@ -126,7 +148,7 @@ export class WebhookSender {
           headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
           signal,
           lookup: this.lookup,
-          agent: false,
+          agent: secure ? this.agents.https : this.agents.http,
         },
         (response) => {
           let read = 0;
