@@ -28,13 +28,23 @@ const ROOT = path.resolve(__dirname, '..');
 const RUN_DIR = path.join(__dirname, '.run');
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 const API_ENTRY = path.join(ROOT, 'dist/apps/api/apps/api/src/main.js');
+const WORKER_ENTRY = path.join(ROOT, 'dist/apps/worker/apps/worker/src/main.js');
+const RECEIVER_SCRIPT = path.join(__dirname, 'receiver.js');
 const REQUEST_SCRIPT = path.join(__dirname, 'request.lua');
 const FIXED_RATE_SCRIPT = path.join(__dirname, 'fixed-rate.js');
 
 const PG_ADMIN_URL = 'postgres://postgres@localhost:5432/postgres';
 const DATABASE = 'taskhub_bench';
 const DATABASE_URL = `postgres://postgres@localhost:5432/${DATABASE}`;
+/** The webhooks target's own database and queues: its worker relays and delivers only its work. */
+const WEBHOOKS_DATABASE = 'taskhub_bench_webhooks';
+const WEBHOOKS_DATABASE_URL = `postgres://postgres@localhost:5432/${WEBHOOKS_DATABASE}`;
+const WEBHOOKS_QUEUE_PREFIX = 'taskhub-bench-webhooks.';
 const BASELINE_PORT = 3991;
+const WORKER_PORT = 3998;
+const RECEIVER_PORT = 3997;
+/** How long the webhooks target's worker may take to catch up before a scenario (else loudly). */
+const DRAIN_TIMEOUT_MS = 180_000;
 /**
  * The api as deployed, and variants from the same build that each switch one thing off, to
  * measure what it costs or saves. All run pinned to the same core; only one is loaded at a time.
@@ -50,6 +60,19 @@ const TARGETS = {
     port: 3994,
     env: { BREAKER_POSTGRES_TIMEOUT_MS: '300', BREAKER_RESET_TIMEOUT_MS: '600000' },
     cutDatabase: true,
+  },
+  // With a worker of its own (pinned to the load's core: see startWorker), on a database
+  // and queues of its own, delivering task.created webhooks to bench/receiver.js (on the load's
+  // core): what a subscriber costs the writes.
+  'api-webhooks': {
+    port: 3996,
+    env: {
+      DATABASE_URL: WEBHOOKS_DATABASE_URL,
+      RABBITMQ_QUEUE_PREFIX: WEBHOOKS_QUEUE_PREFIX,
+      REDIS_KEY_PREFIX: 'taskhub-bench-webhooks:',
+      WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
+    },
+    worker: true,
   },
 };
 const SEED_TASKS = 1000;
@@ -83,7 +106,8 @@ const BASELINE_MAX_SPREAD = 0.15;
  *             RATE_LIMIT_ENABLED=false, to measure what the limiter costs) or 'api-uncached'
  *             (CACHE_ENABLED=false, to measure what the cache saves) or 'api-unlogged'
  *             (REQUEST_LOG_ENABLED=false, what the request log costs) or 'api-db-cut' (Postgres
- *             cut off, its breaker open)
+ *             cut off, its breaker open) or 'api-webhooks' (with a worker and a webhook
+ *             receiver, on a database of its own: ctx.webhooks has plainToken, subscribedToken)
  *   method    HTTP method
  *   path      a string, or (ctx) => string; ctx has taskId, token, apiKey, userId
  *   auth      true: sends "Authorization: Bearer <the seeded user's token>"
@@ -282,6 +306,39 @@ const SCENARIOS = [
       tags: ['bench', 'load'],
     }),
     about: 'JWT check, validation, one INSERT in a transaction (no Idempotency-Key)',
+  },
+  {
+    name: 'POST /v1/tasks (worker, no subscriber)',
+    target: 'api-webhooks',
+    method: 'POST',
+    path: '/v1/tasks',
+    headers: (ctx) => ({
+      'content-type': 'application/json',
+      authorization: `Bearer ${ctx.webhooks.plainToken}`,
+    }),
+    body: JSON.stringify({ title: 'Benchmark task', priority: 'high', tags: ['bench'] }),
+    about:
+      'the write with its task.created event in the outbox, a worker relaying the events (and ' +
+      'the request log) on the same core; the user has no webhook, so the fan-out finds none',
+  },
+  {
+    name: 'POST /v1/tasks (worker, one subscriber)',
+    target: 'api-webhooks',
+    method: 'POST',
+    path: '/v1/tasks',
+    headers: (ctx) => ({
+      'content-type': 'application/json',
+      authorization: `Bearer ${ctx.webhooks.subscribedToken}`,
+    }),
+    body: JSON.stringify({ title: 'Benchmark task', priority: 'high', tags: ['bench'] }),
+    budget: {
+      label: 'POST /v1/tasks with one webhook subscriber vs none (outbox and worker on)',
+      relativeTo: 'POST /v1/tasks (worker, no subscriber)',
+      minRatio: 0.8,
+    },
+    about:
+      'the same write by a user with one task.created webhook: the worker also makes a ' +
+      'delivery and its job per task and POSTs it, signed, to a local receiver',
   },
   {
     name: 'POST /v1/tasks (postgres breaker open)',
@@ -505,9 +562,9 @@ async function ensureWrk() {
   }
 }
 
-async function dropDatabase() {
+async function dropDatabase(name = DATABASE) {
   await withPg(PG_ADMIN_URL, (pg) =>
-    pg.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(DATABASE)} WITH (FORCE)`),
+    pg.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`),
   );
 }
 
@@ -538,6 +595,130 @@ async function startApi(port, extraEnv = {}, name = 'api') {
   const child = startPinned(SERVER_CPU, ['node', ...NODE_RUNTIME_FLAGS, API_ENTRY], env, logFile);
   await waitFor200(`http://127.0.0.1:${port}/health/ready`, child, logFile, 'the api');
   return child;
+}
+
+/**
+ * The worker for `target`, ready once consuming, pinned to the load's core: in production it runs
+ * apart from the api (its own pods), and what the budget asks is what its work costs the api's
+ * writes. At the few hundred writes per second Postgres allows here, wrk uses little of its core.
+ */
+async function startWorker(name, target, port) {
+  log(`starting the worker of ${name} on :${port}, pinned to core ${LOAD_CPU}...`);
+  const env = { ...API_ENV, ...target.env, WORKER_PORT: String(port) };
+  const logFile = path.join(RUN_DIR, `${name}-worker.log`);
+  const args = ['node', ...NODE_RUNTIME_FLAGS, WORKER_ENTRY];
+  const child = startPinned(LOAD_CPU, args, env, logFile);
+  await waitFor200(`http://127.0.0.1:${port}/health/ready`, child, logFile, 'the worker');
+  return child;
+}
+
+/** bench/receiver.js on the load's core: answers every delivery 204, and counts them. */
+async function startReceiver(port) {
+  log(`starting the webhook receiver on :${port}, pinned to core ${LOAD_CPU}...`);
+  const logFile = path.join(RUN_DIR, 'receiver.log');
+  const env = { ...process.env, BENCH_RECEIVER_PORT: String(port) };
+  const child = startPinned(LOAD_CPU, ['node', RECEIVER_SCRIPT], env, logFile);
+  await waitFor200(`http://127.0.0.1:${port}/count`, child, logFile, 'the receiver');
+  return child;
+}
+
+/** Registers a user through `apiUrl` and lifts their rate limit; returns the access token and id. */
+async function registerBenchUser(apiUrl, databaseUrl, label) {
+  const registered = await request(`${apiUrl}/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: `bench-${label}-${Date.now()}@example.com`,
+      password: 'benchmark-password',
+      name: 'Bench User',
+    }),
+  });
+  if (registered.status !== 201) {
+    throw new BenchError(
+      `POST /v1/auth/register answered ${registered.status}: ${registered.text}`,
+    );
+  }
+  const { accessToken: token, user } = JSON.parse(registered.text);
+  await withPg(databaseUrl, (pg) =>
+    pg.query(
+      `INSERT INTO rate_limit_configs (identifier, requests_per_minute, reason)
+       VALUES ($1, $2, 'npm run bench')`,
+      [`user:${user.id}`, OVERRIDE_PER_MINUTE],
+    ),
+  );
+  return { token, userId: user.id };
+}
+
+/** Two users of the webhooks target: one without webhooks, one subscribed to task.created. */
+async function seedWebhooks(apiUrl, receiverUrl) {
+  log('seeding the webhooks target: a user without webhooks, and one with a subscriber...');
+  const plain = await registerBenchUser(apiUrl, WEBHOOKS_DATABASE_URL, 'plain');
+  const subscribed = await registerBenchUser(apiUrl, WEBHOOKS_DATABASE_URL, 'subscribed');
+  const hook = await request(`${apiUrl}/v1/webhooks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${subscribed.token}` },
+    body: JSON.stringify({ url: `${receiverUrl}/hooks`, events: ['task.created'] }),
+  });
+  if (hook.status !== 201) {
+    throw new BenchError(`POST /v1/webhooks answered ${hook.status}: ${hook.text}`);
+  }
+  return { plainToken: plain.token, subscribedToken: subscribed.token, receiverUrl };
+}
+
+/**
+ * Before each scenario of the webhooks target: waits for its worker to have relayed every event
+ * and settled every delivery of the scenario before (so no backlog is worked off during the next
+ * measurement), then deletes what the writes made and vacuums, so each starts alike.
+ */
+async function settleWorker(ctx) {
+  const started = Date.now();
+  const backlog = await withPg(WEBHOOKS_DATABASE_URL, async (pg) => {
+    for (;;) {
+      const { rows } = await pg.query(
+        `SELECT (SELECT count(*)::int FROM outbox WHERE published_at IS NULL) AS outbox,
+                (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'pending') AS deliveries`,
+      );
+      const [left] = rows;
+      if ((left.outbox === 0 && left.deliveries === 0) || Date.now() - started > DRAIN_TIMEOUT_MS) {
+        await pg.query('DELETE FROM webhook_deliveries');
+        await pg.query('DELETE FROM tasks');
+        await pg.query('DELETE FROM outbox WHERE published_at IS NOT NULL');
+        await pg.query('VACUUM ANALYZE tasks, webhook_deliveries, outbox');
+        return left;
+      }
+      await sleep(500);
+    }
+  });
+  const received = JSON.parse((await request(`${ctx.webhooks.receiverUrl}/count`)).text).received;
+  const waited = duration(Date.now() - started);
+  if (backlog.outbox + backlog.deliveries > 0) {
+    loud([
+      `the webhooks worker did not catch up within ${duration(DRAIN_TIMEOUT_MS)}:`,
+      `${backlog.outbox} events and ${backlog.deliveries} deliveries left (deleted)`,
+    ]);
+  } else {
+    log(`webhooks worker caught up in ${waited}; the receiver has had ${received} deliveries`);
+  }
+}
+
+/** Deletes the queues the webhooks target's worker declared (libs/messaging, through ts-node). */
+async function deleteWebhooksQueues() {
+  require('ts-node').register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } });
+  const { loadConfig } = require('../libs/config/src/config');
+  const { QUEUES, queueName } = require('../libs/messaging/src/rmq-options');
+  const { jobQueueTopology, queueDeclarations } = require('../libs/messaging/src/topology');
+  const config = loadConfig({ ...API_ENV, ...TARGETS['api-webhooks'].env });
+  const amqp = require('amqplib');
+  const connection = await amqp.connect(config.rabbitmq.url);
+  try {
+    const channel = await connection.createChannel();
+    for (const queue of Object.values(QUEUES)) {
+      const topology = jobQueueTopology(config, queueName(config, queue));
+      for (const { queue: name } of queueDeclarations(topology)) await channel.deleteQueue(name);
+    }
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
 }
 
 /** A FaultProxy (libs/testing, loaded through ts-node) in front of the local Postgres. */
@@ -797,7 +978,7 @@ function parseWrk(output) {
 }
 
 /** One request first (must be 2xx), then the warm-up run, then the measured run. */
-async function measure(scenario, ctx, { url: baseUrl, pid }, round, warmupSeconds) {
+async function measure(scenario, ctx, { url: baseUrl, pid, workerPid }, round, warmupSeconds) {
   const label = `${scenario.name} (round ${round})`;
   const req = requestOf(scenario, ctx);
   const result = { scenario, label, round, ok: false, problems: [] };
@@ -831,11 +1012,15 @@ async function measure(scenario, ctx, { url: baseUrl, pid }, round, warmupSecond
 
   log(`${label}: measuring ${MEASURE_SECONDS} s...`);
   const load = scenario.rate ? fixedRate : wrk;
-  const cpuBefore = scenario.cpu ? cpuTicks(pid) : undefined;
+  // A target with a worker: its CPU and the api's, per request, to show where a cost falls.
+  const cpuPids = scenario.cpu || workerPid ? [pid, workerPid] : [];
+  const cpuBefore = cpuPids.map((p) => (p ? cpuTicks(p) : 0));
   Object.assign(result, await load(scenario, ctx, baseUrl, MEASURE_SECONDS));
-  if (cpuBefore !== undefined) {
-    result.cpuUsPerRequest = ((cpuTicks(pid) - cpuBefore) * 1e6) / CLOCK_TICKS / result.requests;
-  }
+  const perRequest = (n) =>
+    cpuPids[n]
+      ? ((cpuTicks(cpuPids[n]) - cpuBefore[n]) * 1e6) / CLOCK_TICKS / result.requests
+      : undefined;
+  [result.cpuUsPerRequest, result.workerCpuUsPerRequest] = [perRequest(0), perRequest(1)];
 
   const unexpected = result.non2xx;
   if (unexpected > 0) {
@@ -853,7 +1038,8 @@ async function measure(scenario, ctx, { url: baseUrl, pid }, round, warmupSecond
   result.ok = unexpected === 0;
   log(
     `${label}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, ` +
-      `p99 ${result.p99Ms.toFixed(2)} ms`,
+      `p99 ${result.p99Ms.toFixed(2)} ms` +
+      (result.cpuUsPerRequest === undefined ? '' : `, CPU µs/req ${cpuText(result)}`),
   );
   return result;
 }
@@ -915,6 +1101,7 @@ async function fixedRate(scenario, ctx, baseUrl, seconds) {
 
 async function runScenarios(scenarios, ctx, server, results, round, warmupSeconds) {
   for (const scenario of scenarios) {
+    await server.before?.();
     const result = await measure(scenario, ctx, server, round, warmupSeconds);
     if (result.problems.length > 0) {
       loud([`${result.label}: ${result.ok ? 'WARNING' : 'FAILED'}`, ...result.problems]);
@@ -979,6 +1166,9 @@ function summarize(results) {
       cpuUsPerRequest: measured.every((r) => r.cpuUsPerRequest !== undefined)
         ? median(values('cpuUsPerRequest'))
         : undefined,
+      workerCpuUsPerRequest: measured.every((r) => r.workerCpuUsPerRequest !== undefined)
+        ? median(values('workerCpuUsPerRequest'))
+        : undefined,
       rpsRange: range('rps'),
       p99Range: range('p99Ms'),
     };
@@ -999,10 +1189,16 @@ function summaryRows(summaries, base) {
     p50: fmt(s.p50Ms, 2),
     p99: withRange(s.p99Ms, s.p99Range, s.rounds, 2),
     ratio: s.rps !== undefined && base ? (s.rps / base).toFixed(3) : '-',
-    cpu: fmt(s.cpuUsPerRequest, 1),
+    cpu: cpuText(s),
     note: s.ok ? '' : 'FAILED',
   }));
 }
+
+/** The api's CPU per request, and its worker's after a `+` for a target with one. */
+const cpuText = (r) =>
+  r.workerCpuUsPerRequest === undefined
+    ? fmt(r.cpuUsPerRequest, 1)
+    : `${fmt(r.cpuUsPerRequest, 0)} + ${fmt(r.workerCpuUsPerRequest, 0)} worker`;
 
 /** Every measurement, in the order taken. */
 const roundRows = (results) =>
@@ -1012,7 +1208,7 @@ const roundRows = (results) =>
     rps: fmt(r.rps, 0),
     p50: fmt(r.p50Ms, 2),
     p99: fmt(r.p99Ms, 2),
-    cpu: fmt(r.cpuUsPerRequest, 1),
+    cpu: cpuText(r),
     note: r.ok ? '' : 'FAILED',
   }));
 
@@ -1248,7 +1444,13 @@ ${scenarioLines.join('\n')}
 // ---------------------------------------------------------------------------------------------
 // Main
 
-const state = { apis: [], proxies: [], baseline: null, databaseCreated: false };
+const state = {
+  apis: [],
+  proxies: [],
+  baseline: null,
+  databaseCreated: false,
+  webhooksUsed: false,
+};
 let cleaning = null;
 
 function cleanup() {
@@ -1257,6 +1459,14 @@ function cleanup() {
     await Promise.all(state.proxies.map((proxy) => proxy.close()));
     await Promise.all([...children].map((child) => stop(child, 3000)));
     await dropRequestLog('delete');
+    if (state.webhooksUsed) {
+      await deleteWebhooksQueues().catch((error) =>
+        log(`could not delete the webhooks target's queues: ${error.message}`),
+      );
+      await dropDatabase(WEBHOOKS_DATABASE).catch((error) =>
+        log(`could not drop ${WEBHOOKS_DATABASE}: ${error.message}`),
+      );
+    }
     if (state.databaseCreated) {
       try {
         await dropDatabase();
@@ -1337,6 +1547,7 @@ async function main() {
   const taken = [];
   const urls = {};
   const pids = {};
+  const workerPids = {};
   const cuts = [];
   for (const [name, target] of Object.entries(TARGETS)) {
     // The api serves the seeding; the variants start only when a scenario needs them.
@@ -1350,14 +1561,32 @@ async function main() {
       env.DATABASE_URL = `postgres://postgres@127.0.0.1:${proxy.port}/${DATABASE}`;
       cuts.push({ name, url: urls[name], proxy });
     }
+    if (target.worker) {
+      // A fresh one, which the api creates and migrates.
+      state.webhooksUsed = true;
+      await dropDatabase(WEBHOOKS_DATABASE);
+    }
     const api = await startApi(port, env, name);
     state.apis.push(api);
     pids[name] = api.pid;
+    if (target.worker) {
+      const workerPort = await freePort(WORKER_PORT, taken);
+      taken.push(workerPort);
+      const worker = await startWorker(name, target, workerPort);
+      state.apis.push(worker);
+      workerPids[name] = worker.pid;
+    }
   }
   const apiUrl = urls.api;
   const baselinePort = await freePort(BASELINE_PORT, taken);
   const baselineUrl = `http://127.0.0.1:${baselinePort}`;
   const ctx = await seed(apiUrl);
+  if (urls['api-webhooks']) {
+    const receiverPort = await freePort(RECEIVER_PORT, taken);
+    taken.push(receiverPort);
+    state.apis.push(await startReceiver(receiverPort));
+    ctx.webhooks = await seedWebhooks(urls['api-webhooks'], `http://127.0.0.1:${receiverPort}`);
+  }
   const mark = await seedMark();
   for (const cut of cuts) await openPostgresBreaker(cut, ctx);
 
@@ -1402,7 +1631,9 @@ async function main() {
     await runScenarios(baselineScenarios, ctx, baselineServer, results, round, warmupSeconds);
     for (const [name, url] of Object.entries(urls)) {
       const ofTarget = scenarios.filter((s) => s.target === name);
-      await runScenarios(ofTarget, ctx, { url, pid: pids[name] }, results, round, warmupSeconds);
+      const before = TARGETS[name].worker ? () => settleWorker(ctx) : undefined;
+      const server = { url, pid: pids[name], workerPid: workerPids[name], before };
+      await runScenarios(ofTarget, ctx, server, results, round, warmupSeconds);
     }
     if (round < rounds) await restoreSeed(mark);
   }
