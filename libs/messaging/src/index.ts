@@ -8,7 +8,7 @@ export { addToOutbox } from './outbox';
 export { OutboxRelay } from './outbox-relay';
 export { OutboxModule } from './outbox.module';
 export { Publisher } from './publisher';
-export { REQUEST_LOG_BATCH } from './request-log';
+export { REQUEST_LOG_BATCH, requestLogEntries } from './request-log';
 export type { RequestLogBatch, RequestLogEntry } from './request-log';
 export { QUEUES, jobServer, queueName, rmqServerOptions } from './rmq-options';
 export type { QueueName } from './rmq-options';

@@ -23,8 +23,21 @@ export type RequestLogEntry = [
   errorCode: string | null,
 ];
 
-/** `v` names the entries' layout: a worker refuses (dead-letters) one it does not know. */
-export interface RequestLogBatch {
-  v: 1;
-  entries: RequestLogEntry[];
+/**
+ * `v` names the layout: a worker refuses (dead-letters) one it does not know.
+ *
+ * - 1: `entries` as an array.
+ * - 2: `entries` as the JSON text of that array. The api serialises a batch the moment it takes
+ *   it, and keeps only the text until the broker confirms it (and to send it again under the same
+ *   message id): holding the entries themselves through a confirm, which can take a second,
+ *   made every one of them survive two scavenges, and the api promoted ~500 KB a second of them
+ *   (`--trace-gc`). One string is copied by the scavenger at once; 5 000 small objects are not.
+ */
+export type RequestLogBatch = { v: 1; entries: RequestLogEntry[] } | { v: 2; entries: string };
+
+/** The entries of a batch of either layout; undefined for a layout this code does not know. */
+export function requestLogEntries(batch: RequestLogBatch): RequestLogEntry[] | undefined {
+  const { v, entries } = batch as { v: unknown; entries: unknown };
+  const parsed: unknown = v === 2 && typeof entries === 'string' ? JSON.parse(entries) : entries;
+  return (v === 1 || v === 2) && Array.isArray(parsed) ? (parsed as RequestLogEntry[]) : undefined;
 }

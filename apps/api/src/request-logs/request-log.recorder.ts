@@ -30,9 +30,16 @@ const USER_AGENT_MAX = 500;
 export class RequestLogRecorder
   implements RequestRecorder, OnModuleInit, BeforeApplicationShutdown
 {
+  /** Entries not in a batch yet (fewer than REQUEST_LOG_BATCH_SIZE). */
   private pending: RequestLogEntry[] = [];
-  /** The batch being published, kept until the broker has it. */
-  private unsent: { id: string; entries: RequestLogEntry[] } | undefined;
+  /**
+   * Batches waiting for the broker, oldest first, each serialised the moment it is made (when
+   * full, or at a flush) and kept as its text until confirmed: entries that waited through a
+   * confirm survived two scavenges and were promoted (see RequestLogBatch's layout 2). A batch
+   * that failed keeps its message id, so a retry is stored once.
+   */
+  private unsent: Array<{ id: string; count: number; text: string }> = [];
+  private unsentCount = 0;
   private sending: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -56,7 +63,7 @@ export class RequestLogRecorder
   }
 
   private get held(): number {
-    return this.pending.length + (this.unsent?.entries.length ?? 0);
+    return this.pending.length + this.unsentCount;
   }
 
   record(request: FastifyRequest, reply: FastifyReply, route: string, elapsedMs: number): void {
@@ -80,7 +87,10 @@ export class RequestLogRecorder
       userAgent === undefined ? null : userAgent.slice(0, USER_AGENT_MAX),
       problemCodeOf(request) ?? null,
     ]);
-    if (this.pending.length >= batchSize && this.sending === undefined) void this.flush();
+    if (this.pending.length >= batchSize) {
+      this.seal();
+      if (this.sending === undefined) void this.flush();
+    }
   }
 
   /** Publishes every full or partial batch waiting; stops at the first failure. */
@@ -91,18 +101,22 @@ export class RequestLogRecorder
     return this.sending;
   }
 
+  /** Makes the pending entries a batch, serialised, behind the others waiting. */
+  private seal(): void {
+    if (this.pending.length === 0) return;
+    const entries = this.pending;
+    this.pending = [];
+    this.unsent.push({ id: randomUUID(), count: entries.length, text: JSON.stringify(entries) });
+    this.unsentCount += entries.length;
+  }
+
   private async publishAll(): Promise<void> {
-    const { batchSize } = this.config.requestLog;
-    for (;;) {
-      if (this.unsent === undefined) {
-        if (this.pending.length === 0) return;
-        const entries =
-          this.pending.length <= batchSize ? this.pending : this.pending.slice(0, batchSize);
-        this.pending = entries === this.pending ? [] : this.pending.slice(batchSize);
-        this.unsent = { id: randomUUID(), entries };
-      }
-      const { id, entries } = this.unsent;
-      const batch: RequestLogBatch = { v: 1, entries };
+    // A partial batch only when none waits: while the broker is away, entries wait as full
+    // batches, not as one small batch a flush.
+    if (this.unsent.length === 0) this.seal();
+    while (this.unsent.length > 0) {
+      const { id, count, text } = this.unsent[0];
+      const batch: RequestLogBatch = { v: 2, entries: text };
       try {
         await this.publisher.publish(QUEUES.requestLogs, REQUEST_LOG_BATCH, batch, {
           messageId: id,
@@ -111,7 +125,8 @@ export class RequestLogRecorder
         // Kept, and tried again at the next flush (the breaker says why, in its metrics and logs).
         return;
       }
-      this.unsent = undefined;
+      this.unsent.shift();
+      this.unsentCount -= count;
     }
   }
 }

@@ -1,6 +1,6 @@
 import { AppConfig, InjectConfig } from '@app/config';
 import { claimMessage, forgetProcessedMessages } from '@app/database';
-import type { RequestLogBatch, RequestLogEntry } from '@app/messaging';
+import { type RequestLogBatch, type RequestLogEntry, requestLogEntries } from '@app/messaging';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
@@ -57,11 +57,12 @@ export class RequestLogStore implements OnApplicationBootstrap, OnApplicationShu
 
   /** Stores a batch once per message id; returns the number of rows written (0 for a repeat). */
   async store(messageId: string, batch: RequestLogBatch): Promise<number> {
-    if (batch.v !== 1 || !Array.isArray(batch.entries)) {
+    const received = requestLogEntries(batch);
+    if (received === undefined) {
       throw new Error(`a request log batch of an unknown layout (v ${String(batch.v)})`);
     }
     const oldest = this.oldestKeptDay();
-    const entries = batch.entries.filter(([at]) => at >= oldest);
+    const entries = received.filter(([at]) => at >= oldest);
     await this.ensurePartitions(entries.map(([at]) => dayOf(at)));
     return this.dataSource.transaction(async (manager) => {
       if (!(await claimMessage(manager, CONSUMER, messageId))) return 0;
