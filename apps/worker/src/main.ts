@@ -1,9 +1,11 @@
 import { ConfigError, loadConfig } from '@app/config';
 import { installGracefulShutdown } from '@app/health';
+import { disablePretenuring } from '@app/http';
 import { PinoLoggerService } from '@app/observability';
 import { createWorkerApp } from './bootstrap';
 
 async function main(): Promise<void> {
+  disablePretenuring();
   const config = loadConfig();
   const app = await createWorkerApp(config);
   const logger = app.get(PinoLoggerService);

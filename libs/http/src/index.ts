@@ -6,5 +6,6 @@ export { applyHttpConventions, fastifyOptions } from './fastify-options';
 export { HttpConventionsModule } from './http.module';
 export { Keyset } from './keyset';
 export { installLeanAsyncBind } from './lean-async-bind';
+export { disablePretenuring } from './pretenuring';
 export { PageQueryDto } from './pagination.dto';
 export { PROBLEM_CONTENT_TYPE, problemCodeOf, toProblem } from './problem-details';
