@@ -9,9 +9,10 @@ import { setFlagsFromString } from 'node:v8';
  * Reply, the response's headers, Nest's context) that decision is wrong, since they die within
  * milliseconds, and it feeds itself: the dead old objects point at their request's young ones,
  * which then survive the next scavenge and are promoted in turn. Measured with `--trace-gc` on
- * the built api at 2 000 cached reads a second: in 8 of 13 fresh processes, with or without the
- * request log, every scavenge promoted 3-4 MB and took 15-25 ms (instead of ~1 ms), and the
- * process stayed that way; with pretenuring off, 0 of 9 did (see the README's Benchmark section).
+ * the built api at 2 000 cached reads a second, in fresh processes with or without the request
+ * log: in 9 of 15 every scavenge promoted 3-4 MB and took 15-25 ms (instead of ~1 ms), and the
+ * process stayed that way (1.5-2 MB in 3 more); with pretenuring off, none of 20 promoted more
+ * than 0.6 MB (see the README's Benchmark section).
  * The flag is not allowed in NODE_OPTIONS, hence here, before the app allocates anything.
  */
 export function disablePretenuring(): void {
