@@ -639,6 +639,7 @@ async function registerBenchUser(apiUrl, databaseUrl, label) {
     );
   }
   const { accessToken: token, user } = JSON.parse(registered.text);
+  if (!token || !user?.id) throw new BenchError(`unexpected register answer: ${registered.text}`);
   await withPg(databaseUrl, (pg) =>
     pg.query(
       `INSERT INTO rate_limit_configs (identifier, requests_per_minute, reason)
@@ -772,19 +773,7 @@ async function openPostgresBreaker(cut, ctx) {
  */
 async function seed(apiUrl) {
   log(`seeding: one user, ${SEED_TASKS} tasks...`);
-  const email = `bench-${Date.now()}@example.com`;
-  const registered = await request(`${apiUrl}/v1/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: 'benchmark-password', name: 'Bench User' }),
-  });
-  if (registered.status !== 201) {
-    throw new BenchError(
-      `POST /v1/auth/register answered ${registered.status}: ${registered.text}`,
-    );
-  }
-  const { accessToken: token, user } = JSON.parse(registered.text);
-  if (!token || !user?.id) throw new BenchError(`unexpected register answer: ${registered.text}`);
+  const { token, userId } = await registerBenchUser(apiUrl, DATABASE_URL, 'main');
   const created = await request(`${apiUrl}/v1/api-keys`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -822,23 +811,23 @@ async function seed(apiUrl) {
               now() - i * interval '1 minute',
               now() - i * interval '1 minute'
        FROM generate_series(1, $2::int) AS i`,
-      [user.id, SEED_TASKS],
+      [userId, SEED_TASKS],
     );
     await pg.query('ANALYZE tasks');
     // The load is one client far over any tier's limit: an administrator's override lifts it, so
     // every request still takes its rate-limit decision, and is admitted.
     await pg.query(
       `INSERT INTO rate_limit_configs (identifier, requests_per_minute, reason)
-       VALUES ($1, $3, 'npm run bench'), ($2, $3, 'npm run bench')`,
-      [`user:${user.id}`, `key:${apiKeyId}`, OVERRIDE_PER_MINUTE],
+       VALUES ($1, $2, 'npm run bench')`,
+      [`key:${apiKeyId}`, OVERRIDE_PER_MINUTE],
     );
     const picked = await pg.query(
       'SELECT id FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id OFFSET $2 LIMIT 1',
-      [user.id, Math.floor(SEED_TASKS / 2)],
+      [userId, Math.floor(SEED_TASKS / 2)],
     );
     return picked.rows[0].id;
   });
-  return { token, apiKey, userId: user.id, taskId };
+  return { token, apiKey, userId, taskId };
 }
 
 /**

@@ -24,14 +24,18 @@ import { ProblemResponses } from './problem-responses.decorator';
  * The routes of an owned, versioned resource (categories, tasks): each decorator is the HTTP
  * verb, the path and the OpenAPI description of the route with every error it can answer.
  */
+/** Documents the Idempotency-Key header of a POST that creates. */
+export const IdempotencyKeyHeader = () =>
+  ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Retries with the same key and body replay the first response for 24 h.',
+  });
+
 export const CreateRoute = (type: Type, ...conflicts: number[]) =>
   applyDecorators(
     Post(),
-    ApiHeader({
-      name: 'Idempotency-Key',
-      required: false,
-      description: 'Retries with the same key and body replay the first response for 24 h.',
-    }),
+    IdempotencyKeyHeader(),
     ApiCreatedResponse({ type, description: 'Created; Location names it, ETag versions it.' }),
     ProblemResponses(400, 413, 415, 422, ...conflicts),
   );

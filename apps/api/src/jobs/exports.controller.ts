@@ -1,10 +1,11 @@
 import { CurrentPrincipal, Principal, Scopes } from '@app/auth';
 import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiHeader, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import type { IdempotencyRequest } from '../common/idempotency.service';
 import { ProblemResponses } from '../common/problem-responses.decorator';
-import { Idempotency } from '../common/resource-routes.decorator';
+import { located } from '../common/created';
+import { Idempotency, IdempotencyKeyHeader } from '../common/resource-routes.decorator';
 import { ExportAcceptedDto, ExportTasksDto } from './dto/job.dto';
 import { JobsService } from './jobs.service';
 
@@ -18,11 +19,7 @@ export class ExportsController {
   @Post()
   @HttpCode(202)
   @Scopes('exports:write', 'tasks:read')
-  @ApiHeader({
-    name: 'Idempotency-Key',
-    required: false,
-    description: 'Retries with the same key and body replay the first response for 24 h.',
-  })
+  @IdempotencyKeyHeader()
   @ApiAcceptedResponse({ type: ExportAcceptedDto, description: 'Queued; Location names the job.' })
   @ProblemResponses(400, 413, 415, 422, 503)
   async create(
@@ -32,8 +29,6 @@ export class ExportsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ExportAcceptedDto> {
     const result = await this.jobs.exportTasks(principal, dto, idempotency);
-    reply.header('location', `/v1/jobs/${result.body.jobId}`);
-    if (result.replayed) reply.header('idempotent-replayed', 'true');
-    return result.body;
+    return located(reply, result, `/v1/jobs/${result.body.jobId}`);
   }
 }
