@@ -2,7 +2,7 @@ import { UNSUBSCRIBED_TRUST_MS } from '@app/auth';
 import { loadConfig } from '@app/config';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import { freePort, runBuilt, waitFor } from './processes';
+import { freePort, runBuilt, send, waitFor } from './processes';
 
 /**
  * API keys across instances: a revocation reaches another api process within a second, through
@@ -15,27 +15,6 @@ describe('API keys across instances', () => {
   const db = new DataSource({ type: 'postgres', url: loadConfig().database.url });
   beforeAll(() => db.initialize());
   afterAll(() => db.destroy());
-
-  /** POST/GET/DELETE against a running instance, JSON in and out. */
-  async function send(
-    base: string,
-    method: string,
-    path: string,
-    auth: { token?: string; key?: string } = {},
-    body?: unknown,
-  ): Promise<{ status: number; body: any }> {
-    const headers: Record<string, string> = {};
-    if (auth.token) headers.authorization = `Bearer ${auth.token}`;
-    if (auth.key) headers['x-api-key'] = auth.key;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined };
-  }
 
   /** Polls GET /v1/auth/whoami with `key` until it is refused; how long that took (ms). */
   async function refusedWithin(base: string, key: string, limitMs: number): Promise<number> {

@@ -57,3 +57,28 @@ export async function waitFor(url: string, status = 200, ms = 30_000): Promise<v
     await sleep(100);
   }
 }
+
+/** One JSON request to a running instance, with an access token or an API key. */
+export async function send(
+  base: string,
+  method: string,
+  path: string,
+  auth: { token?: string; key?: string } = {},
+  body?: unknown,
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const headers: Record<string, string> = {};
+  if (auth.token) headers.authorization = `Bearer ${auth.token}`;
+  if (auth.key) headers['x-api-key'] = auth.key;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: text ? JSON.parse(text) : undefined,
+  };
+}

@@ -3,15 +3,14 @@ import { RateLimitOverrides, SLIDING_WINDOW_LUA } from '@app/rate-limit';
 import { type Reply, type TestUser, call, expectProblem, registerUser } from '@app/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Redis from 'ioredis';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { printFigures } from './figures';
 import { startApi } from './app';
 import { freePort } from './processes';
+import { type RedisServer, startRedis as startServer } from './redis-servers';
 
 /**
  * Rate limiting when Redis fails (CONTRACT §6), against real redis-server processes this spec
@@ -32,60 +31,11 @@ describe('rate limiting when Redis fails', () => {
     await Promise.all(apps.map((app) => app.close().catch(() => undefined)));
   });
 
-  interface RedisServer {
-    port: number;
-    child: ChildProcess;
-    exited: Promise<void>;
-    kill(): void;
-  }
-
-  /** A redis-server of our own on `port`, answering PING when this resolves. */
+  /** A redis-server of our own on `port`, stopped when the spec ends. */
   async function startRedis(port: number): Promise<RedisServer> {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
-      { stdio: 'ignore' },
-    );
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const server: RedisServer = {
-      port,
-      child,
-      exited,
-      kill: () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGCONT');
-        child.kill('SIGKILL');
-      },
-    };
+    const server = await startServer(port);
     servers.push(server);
-    await untilAnswering(port);
     return server;
-  }
-
-  /** Resolves once a Redis on `port` answers PING (polling every 5 ms, 5 s at most). */
-  async function untilAnswering(port: number): Promise<void> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const client = new Redis({
-        port,
-        host: '127.0.0.1',
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-        enableOfflineQueue: false,
-      });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        if ((await client.ping()) === 'PONG') return;
-      } catch {
-        // not listening yet
-      } finally {
-        client.disconnect();
-      }
-      if (Date.now() > deadline) throw new Error(`redis-server on ${port} never answered`);
-      await sleep(5);
-    }
   }
 
   /** A client of our own, to read what the limiter wrote. */
@@ -94,11 +44,6 @@ describe('rate limiting when Redis fails', () => {
     client.on('error', () => undefined);
     probes.push(client);
     return client;
-  }
-
-  /** The process state letter from /proc (T: stopped). */
-  function processState(pid: number): string {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
   }
 
   async function limitedApp(port: number): Promise<NestFastifyApplication> {
@@ -280,8 +225,7 @@ describe('rate limiting when Redis fails', () => {
     expect(await countedInRedis(redis, user)).toBe(30);
 
     // Hung: the server accepts bytes but runs nothing.
-    process.kill(server.child.pid!, 'SIGSTOP');
-    while (processState(server.child.pid!) !== 'T') await sleep(1);
+    await server.pause();
     const beforeStop = await decisions(app);
     // A burst first: each of these sends a command before the first one times out, so up to 20
     // calls sit in the hung server's socket, to run when it resumes.
@@ -310,7 +254,7 @@ describe('rate limiting when Redis fails', () => {
     });
 
     // Resumed: the next try after the pause is decided by Redis again.
-    process.kill(server.child.pid!, 'SIGCONT');
+    server.resume();
     const resumedAt = performance.now();
     const afterStop = await decisions(app);
     let resumeMs = Infinity;

@@ -49,9 +49,10 @@ interface KeyRow {
  *
  * Revocation, and any change to a key or to its owner's role or tier, is published on a Redis
  * channel; every instance drops what it cached (a key's expiry needs no message: it is checked on
- * every use). While an instance is not subscribed, its cached keys are trusted for at most
- * UNSUBSCRIBED_TRUST_MS, and entries cached before a (re)subscription are not trusted past it
- * either: messages may have been missed.
+ * every use). While an instance is not subscribed, or its channel has gone quiet (the heartbeat
+ * in libs/redis notices a hung Redis or a dead network, which never close the connection), its
+ * cached keys are trusted for at most UNSUBSCRIBED_TRUST_MS, and entries cached before a
+ * (re)subscription are not trusted past it either: messages may have been missed.
  */
 @Injectable()
 export class ApiKeyVerifier implements OnModuleInit, OnApplicationShutdown {

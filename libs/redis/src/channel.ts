@@ -1,30 +1,94 @@
 import type Redis from 'ioredis';
+import { withTimeout } from './timeout';
 
 export interface ChannelListener {
   /** Subscribed (again): messages published before this may have been missed. */
   subscribed(): void;
-  /** The subscription is lost (Redis down, reconnecting): messages from now on may be missed. */
+  /**
+   * The subscription is lost or has gone quiet (Redis down, hung, unreachable, reconnecting):
+   * messages from now on may be missed.
+   */
   lost(): void;
   message(message: string): void;
 }
+
+export interface ChannelOptions {
+  /** How often the subscribed connection is pinged (ms). */
+  heartbeatMs: number;
+  /** A ping unanswered this long (ms) means the channel has gone quiet. */
+  deadlineMs: number;
+}
+
+/**
+ * The channel's heartbeat. Detection takes at most CHANNEL_HEARTBEAT_MS + CHANNEL_DEADLINE_MS
+ * (350 ms) from the moment Redis stops answering, well inside the trust bounds that depend on it
+ * (API keys: UNSUBSCRIBED_TRUST_MS; the cache: LOCAL_TOKEN_TTL_MS). Twenty pings a second per
+ * instance and channel are nothing to Redis.
+ */
+export const CHANNEL_HEARTBEAT_MS = 100;
+export const CHANNEL_DEADLINE_MS = 250;
 
 /**
  * Listens to one pub/sub channel on a connection of its own (a subscribed connection can send
  * nothing else). Subscribes again after each reconnect itself, rather than with ioredis's
  * autoResubscribe, so the listener learns both when it stops and when it starts hearing messages:
- * whatever it cached in between may be stale. Returns a function that closes the connection.
+ * whatever it cached in between may be stale.
+ *
+ * A subscribed connection is silent when no one publishes, so silence alone says nothing: a Redis
+ * that hangs (SIGSTOP, a full disk, a long script) or a network that drops packets leaves the
+ * socket open and never reports an error, and an instance would go on trusting what it cached.
+ * So the connection is pinged every `heartbeatMs`; PING is answered on the same connection, in
+ * order with the messages, so a pong proves that every message Redis published before it has been
+ * heard. A ping unanswered within `deadlineMs` reports the channel lost, and the connection is
+ * dropped and made again (a hung socket may never close by itself); the listener hears
+ * `subscribed` once a new subscription is confirmed. Returns a function that closes the
+ * connection.
  */
-export function listen(redis: Redis, channel: string, listener: ChannelListener): () => void {
+export function listen(
+  redis: Redis,
+  channel: string,
+  listener: ChannelListener,
+  options: ChannelOptions = { heartbeatMs: CHANNEL_HEARTBEAT_MS, deadlineMs: CHANNEL_DEADLINE_MS },
+): () => void {
   const subscriber = redis.duplicate({ autoResubscribe: false, lazyConnect: false });
+  /** The subscription is confirmed and its last ping (if any) was answered in time. */
+  let live = false;
+  let pinging = false;
+  const quiet = (): void => {
+    if (live) {
+      live = false;
+      listener.lost();
+    }
+  };
+  // A connection that cannot be trusted is dropped; ioredis connects again (its retryStrategy),
+  // and 'ready' subscribes anew.
+  const reconnect = (): void => {
+    quiet();
+    if (subscriber.status === 'ready') subscriber.disconnect(true);
+  };
   subscriber.on('ready', () => {
-    subscriber.subscribe(channel).then(
-      () => listener.subscribed(),
-      // The connection drops, or already has: 'close' follows, then 'ready' and a new attempt.
-      () => listener.lost(),
-    );
+    withTimeout(subscriber.subscribe(channel), options.deadlineMs).then(() => {
+      live = true;
+      listener.subscribed();
+    }, reconnect);
   });
-  subscriber.on('close', () => listener.lost());
-  subscriber.on('error', () => listener.lost());
+  subscriber.on('close', quiet);
+  subscriber.on('error', quiet);
   subscriber.on('message', (_channel: string, message: string) => listener.message(message));
-  return () => subscriber.disconnect();
+  const heartbeat = setInterval(() => {
+    if (!live || pinging) return;
+    pinging = true;
+    withTimeout(subscriber.ping(), options.deadlineMs).then(
+      () => (pinging = false),
+      () => {
+        pinging = false;
+        reconnect();
+      },
+    );
+  }, options.heartbeatMs);
+  heartbeat.unref();
+  return () => {
+    clearInterval(heartbeat);
+    subscriber.disconnect();
+  };
 }
