@@ -92,9 +92,9 @@ describe('the postgres breaker, with Postgres cut', () => {
       expect(reply.headers['retry-after']).toMatch(/^\d+$/);
     }
     const slowest = Math.max(...during.map((d) => d.ms));
-    // The breaker's 300 ms on a query, a new connection or the wait for a free one, plus at most
-    // as long for a ROLLBACK; not the 5 s connect timeout, nor the 6 s query timeout of a hung
-    // ROLLBACK, that requests would otherwise wait out.
+    // The breaker's 300 ms for a whole session (the wait for a connection, the statements, a
+    // ROLLBACK), plus a lost scheduling turn on a loaded machine; not the 5 s connect timeout,
+    // nor the 6 s query timeout of a hung ROLLBACK, that requests would otherwise wait out.
     expect(slowest).toBeLessThan(2000);
 
     // Open: writes are refused at once, with a problem and Retry-After.
@@ -134,5 +134,85 @@ describe('the postgres breaker, with Postgres cut', () => {
     expect(app.get(Breakers).stateOf('postgres')).toBe('closed');
     expect((await read(other.id)).status).toBe(200);
     expect((await call(app, { method: 'GET', url: '/health/ready' })).status).toBe(200);
+  });
+});
+
+/**
+ * One bound for everything a request waits on Postgres in one session (the wait for a connection,
+ * the transaction's statements, its ROLLBACK): a database that stops answering mid-write gets the
+ * client its DEPENDENCY_TIMEOUT after the breaker's timeout, not after that plus a ROLLBACK that
+ * hangs as long again.
+ */
+describe('the postgres bound, with Postgres hung mid-request', () => {
+  const TIMEOUT_MS = 1000;
+  let app: NestFastifyApplication;
+  let proxy: FaultProxy;
+
+  beforeAll(async () => {
+    const database = new URL(loadConfig().database.url);
+    proxy = await FaultProxy.start({ host: database.hostname, port: Number(database.port) });
+    database.host = `127.0.0.1:${proxy.port}`;
+    app = await startApi({
+      DATABASE_URL: database.toString(),
+      DATABASE_STATEMENT_TIMEOUT_MS: '10000',
+      BREAKER_POSTGRES_TIMEOUT_MS: String(TIMEOUT_MS),
+      // Two connections (start-up's migrations need both): the last two writes below wait for
+      // one while the first two hang on them.
+      DATABASE_POOL_SIZE: '2',
+      // Never opens during this test: every request must meet the bound on its own.
+      BREAKER_VOLUME_THRESHOLD: '1000',
+    });
+  });
+
+  afterAll(async () => {
+    await proxy.set({ kind: 'pass' });
+    await app.close();
+    await proxy.close();
+  });
+
+  it('writes, and writes queued behind them, each wait the one bound at most, then a 503 that says it', async () => {
+    const user = await registerUser(app);
+    await proxy.set({ kind: 'blackhole' });
+    const timed = async () => {
+      const started = performance.now();
+      const reply = await call(app, {
+        method: 'POST',
+        url: '/v1/tasks',
+        token: user.accessToken,
+        body: { title: 'into the void' },
+      });
+      return { reply, ms: performance.now() - started };
+    };
+    const writes = await Promise.all([timed(), timed(), timed(), timed()]);
+    printFigures(
+      `postgres hung: writes answered after ${writes.map((w) => w.ms.toFixed(0)).join(', ')} ms`,
+    );
+    for (const { reply, ms } of writes) {
+      // Timed out on a statement, or on the wait for a connection.
+      expectProblem(reply, 503, reply.body.code);
+      expect(['DEPENDENCY_TIMEOUT', 'DEPENDENCY_UNAVAILABLE']).toContain(reply.body.code);
+      expect(reply.body.detail).toContain(`within ${TIMEOUT_MS} ms`);
+      // It really waited (the fault held it), and for the bound only: a hung ROLLBACK used to
+      // add as long again.
+      expect(ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+      expect(ms).toBeLessThan(TIMEOUT_MS * 1.5);
+    }
+    await proxy.set({ kind: 'pass' });
+    // Nothing half-written: the connection that hung was dropped, and the next write works.
+    const back = await eventually(
+      () =>
+        call(app, {
+          method: 'POST',
+          url: '/v1/tasks',
+          token: user.accessToken,
+          body: { title: 'after' },
+        }),
+      (reply) => reply.status === 201,
+      10_000,
+      100,
+    );
+    expect(back.status).toBe(201);
+    const list = await call(app, { method: 'GET', url: '/v1/tasks', token: user.accessToken });
+    expect(list.body.data.map((task: { title: string }) => task.title)).toEqual(['after']);
   });
 });

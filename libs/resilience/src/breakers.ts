@@ -95,6 +95,11 @@ export class Breakers implements OnApplicationShutdown {
     return this.stateOf(dependency) === 'open' ? this.unavailable(dependency, true) : undefined;
   }
 
+  /** The dependency took longer than its timeout, as a 503 problem (the work may have happened). */
+  timedOut(dependency: Dependency): ApiException {
+    return this.unavailable(dependency, false);
+  }
+
   /** A failure to reach the dependency at all (no connection), as a 503 problem. */
   unreachable(dependency: Dependency, error: Error): ApiException {
     return new ApiException(

@@ -7,6 +7,9 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { Breakers } from './breakers';
 
 const GUARDED = Symbol('guarded by the postgres breaker');
+/** When the connection's session must be over (ms): see PostgresBreaker. */
+const DEADLINE = Symbol('session deadline');
+type GuardedClient = PoolClient & { [GUARDED]?: true; [DEADLINE]?: number };
 type Query = (...args: unknown[]) => unknown;
 type Callback = (error: unknown, result?: unknown) => void;
 type Done = (release?: unknown) => void;
@@ -23,6 +26,13 @@ type ConnectCallback = (
  * pool hands the client out. ROLLBACK is never refused: a transaction must always be able to end,
  * or its connection would go back to the pool still inside it. Streams (Submittables) pass as
  * they are.
+ *
+ * One bound covers a whole session with the database: from asking the pool for a connection to
+ * handing it back, the wait for it, every query on it (a transaction's BEGIN to COMMIT) and a
+ * ROLLBACK all fit in the breaker's timeout (BREAKER_POSTGRES_TIMEOUT_MS, by default
+ * DATABASE_STATEMENT_TIMEOUT_MS). Each query may take what is left of it; one that runs out drops
+ * the connection, so the transaction ends there (the server rolls it back when it sees the
+ * connection gone) and the ROLLBACK that follows fails at once instead of waiting again.
  */
 @Injectable()
 export class PostgresBreaker implements OnModuleInit {
@@ -97,6 +107,7 @@ export class PostgresBreaker implements OnModuleInit {
       new Promise((resolve, reject) => {
         const refusal = this.breakers.refusal('postgres');
         if (refusal) return reject(refusal);
+        const deadline = Date.now() + waitMs;
         let waiting = true;
         const timer = setTimeout(() => {
           waiting = false;
@@ -117,6 +128,7 @@ export class PostgresBreaker implements OnModuleInit {
                 : this.breakers.unreachable('postgres', error ?? new Error('no connection')),
             );
           } else {
+            (client as GuardedClient)[DEADLINE] = deadline;
             resolve([client, done]);
           }
         });
@@ -132,7 +144,7 @@ export class PostgresBreaker implements OnModuleInit {
     pool.connect = guarded as Pool['connect'];
   }
 
-  private guard(client: PoolClient & { [GUARDED]?: true }): void {
+  private guard(client: GuardedClient): void {
     if (client[GUARDED]) return;
     client[GUARDED] = true;
     const query = client.query.bind(client) as Query;
@@ -146,7 +158,7 @@ export class PostgresBreaker implements OnModuleInit {
       }
       const callback =
         typeof args[args.length - 1] === 'function' ? (args.pop() as Callback) : undefined;
-      const result = this.breakers.run('postgres', () => query(...args) as Promise<unknown>);
+      const result = this.breakers.run('postgres', () => this.inSession(client, query, args));
       if (!callback) return result;
       result.then(
         (value) => callback(null, value),
@@ -157,14 +169,33 @@ export class PostgresBreaker implements OnModuleInit {
     client.query = guarded as PoolClient['query'];
   }
 
+  /** Runs a query in what is left of the session's time; past it, the connection is dropped. */
+  private inSession(client: GuardedClient, query: Query, args: unknown[]): Promise<unknown> {
+    const left = (client[DEADLINE] ?? Infinity) - Date.now();
+    if (left <= 0) {
+      dropConnection(client);
+      return Promise.reject(this.breakers.timedOut('postgres'));
+    }
+    if (left === Infinity) return query(...args) as Promise<unknown>;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        dropConnection(client);
+        reject(this.breakers.timedOut('postgres'));
+      }, left);
+      (query(...args) as Promise<unknown>).finally(() => clearTimeout(timer)).then(resolve, reject);
+    });
+  }
+
   /**
-   * A ROLLBACK is never refused, but it is not waited on for longer than the breaker's timeout
-   * either: past it, the connection is dropped. The pending ROLLBACK then fails at once, the pool
-   * discards the connection rather than take it back inside a transaction, and the server rolls
-   * the transaction back when it sees the connection gone.
+   * A ROLLBACK is never refused, but it is not waited on past the session's deadline either:
+   * then the connection is dropped. The pending ROLLBACK fails at once, the pool discards the
+   * connection rather than take it back inside a transaction, and the server rolls the
+   * transaction back when it sees the connection gone.
    */
-  private rollback(client: PoolClient, query: Query, args: unknown[]): unknown {
-    const timer = setTimeout(() => dropConnection(client), this.breakers.timeoutMs('postgres'));
+  private rollback(client: GuardedClient, query: Query, args: unknown[]): unknown {
+    const left =
+      (client[DEADLINE] ?? Date.now() + this.breakers.timeoutMs('postgres')) - Date.now();
+    const timer = setTimeout(() => dropConnection(client), Math.max(0, left));
     const last = args[args.length - 1];
     if (typeof last === 'function') {
       const callback = last as Callback;
