@@ -9,7 +9,8 @@ import { QueueName, queueName, rmqServerOptions } from './rmq-options';
  * Publishes events to the worker's queues through the RMQ transport's client, and through the
  * `rabbitmq` circuit breaker: a publish resolves once the broker has confirmed it (the client's
  * channel is a confirm channel), fails with 503 DEPENDENCY_TIMEOUT past
- * BREAKER_RABBITMQ_TIMEOUT_MS, and while the breaker is open fails at once with 503
+ * BREAKER_RABBITMQ_TIMEOUT_MS, with 503 DEPENDENCY_UNAVAILABLE when the broker cannot be reached
+ * (refused, reset, reconnecting), and while the breaker is open fails at once with 503
  * DEPENDENCY_UNAVAILABLE instead of waiting on a broker that is down.
  *
  * A publish that timed out may still reach the queue later (the client keeps it and sends it on
@@ -40,7 +41,15 @@ export class Publisher implements OnApplicationShutdown {
         ? data
         : new RmqRecordBuilder(data).setOptions({ messageId: options.messageId }).build();
     return this.breakers.run('rabbitmq', () =>
-      firstValueFrom(this.client(queue).emit(pattern, record), { defaultValue: undefined }),
+      firstValueFrom(this.client(queue).emit(pattern, record), { defaultValue: undefined }).catch(
+        (error: unknown) => {
+          // Not connected, the channel closed, a nack: the broker's trouble, a 503.
+          throw this.breakers.unreachable(
+            'rabbitmq',
+            error instanceof Error ? error : new Error(String(error)),
+          );
+        },
+      ),
     );
   }
 

@@ -176,13 +176,19 @@ export class PostgresBreaker implements OnModuleInit {
       dropConnection(client);
       return Promise.reject(this.breakers.timedOut('postgres'));
     }
-    if (left === Infinity) return query(...args) as Promise<unknown>;
+    const run = (): Promise<unknown> =>
+      (query(...args) as Promise<unknown>).catch((error: unknown) => {
+        throw lostConnection(error) ? this.breakers.unreachable('postgres', error) : error;
+      });
+    if (left === Infinity) return run();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         dropConnection(client);
         reject(this.breakers.timedOut('postgres'));
       }, left);
-      (query(...args) as Promise<unknown>).finally(() => clearTimeout(timer)).then(resolve, reject);
+      run()
+        .finally(() => clearTimeout(timer))
+        .then(resolve, reject);
     });
   }
 
@@ -210,6 +216,20 @@ export class PostgresBreaker implements OnModuleInit {
     result.then(settled, settled);
     return result;
   }
+}
+
+/**
+ * The connection failed under the statement (reset, closed by the server, a restart): the
+ * database's trouble, a 503 with Retry-After, not a bug's 500. pg reports these without a
+ * SQLSTATE: a socket error's code (ECONNRESET, EPIPE, ...) or a message of its own; every error
+ * the server itself sends has a five-character SQLSTATE.
+ */
+function lostConnection(error: unknown): error is Error {
+  // Not `instanceof Error`: Node's own socket errors come from another realm under Jest's VM.
+  if (typeof error !== 'object' || error === null || error instanceof ApiException) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') return /^E[A-Z]+$/.test(code);
+  return typeof message === 'string' && /\bconnection\b|not queryable/i.test(message);
 }
 
 /** Closes the client's socket: what it has in flight fails, and it never serves again. */
