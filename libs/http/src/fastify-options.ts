@@ -6,6 +6,45 @@ import { etagFor, ifNoneMatchHits } from './etag';
 import { sendProblem, toProblem } from './problem-details';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+/**
+ * How deeply a JSON body may nest arrays and objects (`{"a":1}` is 1 level). Our deepest body is
+ * 3; what walks a parsed body (the NUL check, class-transformer, class-validator) recurses, so a
+ * body of a few thousand levels would overflow the stack, a 500 without credentials.
+ */
+export const JSON_MAX_DEPTH = 32;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/**
+ * True when the JSON text nests deeper than `max`. One pass over the characters, no recursion
+ * and no allocation, before JSON.parse builds anything (a 1 MiB body of `[` is 1M levels);
+ * brackets inside strings do not count. Malformed text is left to the parser.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  // A body shorter than the limit cannot open more levels than it has characters.
+  if (text.length <= max) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i += 1;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+      if (++depth > max) return true;
+    } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) {
+      depth -= 1;
+    }
+  }
+  return false;
+}
 
 /** Options for the Fastify instance under Nest: limits, request ids, proxy trust. */
 export function fastifyOptions(config: AppConfig): FastifyServerOptions & { skipMiddie: boolean } {
@@ -43,7 +82,8 @@ export function fastifyOptions(config: AppConfig): FastifyServerOptions & { skip
 
 /**
  * What must hold for every request, including those that never reach a handler: JSON is the only
- * body type (anything else is 415), a body that is not JSON is 400 MALFORMED_JSON, every response
+ * body type (anything else is 415), a body that is not JSON is 400 MALFORMED_JSON, one nested
+ * deeper than JSON_MAX_DEPTH is 400 VALIDATION_FAILED before it is parsed, every response
  * has X-Request-ID, and authenticated responses are `Cache-Control: private`.
  */
 export function applyHttpConventions(fastify: FastifyInstance): void {
@@ -56,14 +96,22 @@ export function applyHttpConventions(fastify: FastifyInstance): void {
     'application/json',
     { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES },
     (request, body, done) =>
-      parseJson(request, body as string, (error, value) =>
-        error
-          ? done(
-              new ApiException('MALFORMED_JSON', 'The request body is not valid JSON.'),
-              undefined,
-            )
-          : done(null, value),
-      ),
+      nestsDeeperThan(body as string, JSON_MAX_DEPTH)
+        ? done(
+            new ApiException(
+              'VALIDATION_FAILED',
+              `The request body nests arrays and objects deeper than ${JSON_MAX_DEPTH} levels.`,
+            ),
+            undefined,
+          )
+        : parseJson(request, body as string, (error, value) =>
+            error
+              ? done(
+                  new ApiException('MALFORMED_JSON', 'The request body is not valid JSON.'),
+                  undefined,
+                )
+              : done(null, value),
+          ),
   );
   // A single versioned resource (an object with an id and a numeric version: never a list, never
   // an error) gets a strong ETag, and a GET whose If-None-Match holds it gets 304 and no body. A
