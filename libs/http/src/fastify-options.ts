@@ -1,7 +1,11 @@
 import type { AppConfig } from '@app/config';
 import { requestIdFor } from './request-id';
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type ServerOptions, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { ApiException } from './api.exception';
+import type { ErrorCode } from './error-codes';
 import { etagFor, ifNoneMatchHits } from './etag';
 import { sendProblem, toProblem } from './problem-details';
 
@@ -46,8 +50,54 @@ export function nestsDeeperThan(text: string, max: number): boolean {
   return false;
 }
 
-/** Options for the Fastify instance under Nest: limits, request ids, proxy trust. */
-export function fastifyOptions(config: AppConfig): FastifyServerOptions & { skipMiddie: boolean } {
+/**
+ * How often Node's http server looks for requests past HTTP_HEADERS_TIMEOUT_MS or
+ * HTTP_REQUEST_TIMEOUT_MS (its default, 30 s, would let a 1 s bound last 31 s). The check walks
+ * only the connections with a request still arriving.
+ */
+export const CONNECTIONS_CHECK_INTERVAL_MS = 500;
+
+/**
+ * What Node's http server reports on a connection before Fastify has a request for it (a timeout
+ * while headers or body arrive, a malformed request, headers too large), answered as a problem
+ * with `Connection: close`, then the connection is closed. Written to the socket as the
+ * 'clientError' event requires; nothing is written once a response has started.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  // A slow body has a request, and a response not yet started, attached to the socket (Node's
+  // own default handler looks at it the same way): its id and path go into the problem.
+  const response = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (socket.writable && !response?.headersSent) {
+    const code: ErrorCode =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'REQUEST_TIMEOUT'
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? 'HEADERS_TOO_LARGE'
+          : 'BAD_REQUEST';
+    const detail =
+      code === 'REQUEST_TIMEOUT'
+        ? 'The request (headers and body) did not arrive within the time allowed.'
+        : code === 'HEADERS_TOO_LARGE'
+          ? 'The request headers are too large.'
+          : 'The request is not valid HTTP.';
+    const raw = response?.req as { id?: string; url?: string } | undefined;
+    const request = { id: raw?.id ?? randomUUID(), url: raw?.url ?? '/' } as FastifyRequest;
+    const { body } = toProblem(new ApiException(code, detail), request);
+    const text = JSON.stringify(body);
+    socket.write(
+      `HTTP/1.1 ${body.status} ${STATUS_CODES[body.status]}\r\n` +
+        `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+        `X-Request-ID: ${body.requestId}\r\nConnection: close\r\n\r\n${text}`,
+    );
+  }
+  socket.destroy(error);
+}
+
+/** Options for the Fastify instance under Nest: limits, timeouts, request ids, proxy trust. */
+export function fastifyOptions(
+  config: AppConfig,
+): FastifyServerOptions & { skipMiddie: boolean; http: ServerOptions } {
   return {
     // No Nest middleware (NestModule.configure) here: what runs for every request is a Fastify
     // hook (applyHttpConventions, RequestTelemetry). Without this, Nest registers
@@ -63,6 +113,17 @@ export function fastifyOptions(config: AppConfig): FastifyServerOptions & { skip
     // Idle keep-alive sockets are closed at shutdown; busy ones finish their request first.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // The headers, then the whole request, must arrive in time: Node's own bounds, checked every
+    // CONNECTIONS_CHECK_INTERVAL_MS, and answered by answerClientError with a 408 problem. They
+    // end when the request has arrived: the handler has its bound (applyHttpConventions).
+    http: {
+      headersTimeout: config.http.headersTimeoutMs,
+      requestTimeout: config.http.requestTimeoutMs,
+      connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+    },
+    // Fastify sets the server's requestTimeout from its own option (0 by default) after creating it.
+    requestTimeout: config.http.requestTimeoutMs,
+    clientErrorHandler: answerClientError,
     // Path parameters up to 200 characters (rate-limit identifiers), percent-encoded: 600.
     routerOptions: { maxParamLength: 600 },
     // What Fastify refuses before routing (a malformed percent-encoding) is a problem too.
@@ -86,9 +147,25 @@ export function fastifyOptions(config: AppConfig): FastifyServerOptions & { skip
  * deeper than JSON_MAX_DEPTH is 400 VALIDATION_FAILED before it is parsed, every response
  * has X-Request-ID, and authenticated responses are `Cache-Control: private`.
  */
-export function applyHttpConventions(fastify: FastifyInstance): void {
+export function applyHttpConventions(fastify: FastifyInstance, config: AppConfig): void {
   // Declared up front so every request object has one shape (the auth guard sets it).
   fastify.decorateRequest('user', null);
+  fastify.decorateRequest('handlerTimer', null);
+  // The handler's bound starts once the request has arrived (preValidation runs after the body
+  // is parsed) and ends when the reply starts (onSend). Our own timer: Fastify's handlerTimeout
+  // starts at routing, so it would answer a slow body 503 before Node's 408, and it costs an
+  // AbortController and listeners per request. One Timeout per request here, nothing else.
+  const handlerTimeoutMs = config.http.handlerTimeoutMs;
+  fastify.addHook('preValidation', (request, reply, done) => {
+    (request as TimedRequest).handlerTimer = setTimeout(
+      handlerTimedOut,
+      handlerTimeoutMs,
+      request,
+      reply,
+      handlerTimeoutMs,
+    );
+    done();
+  });
   // Fastify's own parser (with its prototype-poisoning protection), with our error code.
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeAllContentTypeParsers();
@@ -140,8 +217,33 @@ export function applyHttpConventions(fastify: FastifyInstance): void {
   // One onSend hook for every response, errors included (each Fastify hook costs a little on
   // every request).
   fastify.addHook('onSend', (request, reply, payload, done) => {
+    clearTimeout((request as TimedRequest).handlerTimer ?? undefined);
     reply.header('x-request-id', request.id);
     if ((request as { user?: unknown }).user) reply.header('cache-control', 'private');
     done(null, reply.statusCode === 304 ? '' : payload);
   });
+}
+
+type TimedRequest = FastifyRequest & { handlerTimer: NodeJS.Timeout | null };
+
+/**
+ * A request whose handler has not started its reply within HTTP_HANDLER_TIMEOUT_MS: 503, not 408
+ * (RFC 9110: 408 says the client was slow to send; here the server was slow), with Retry-After.
+ * The handler may still finish, so a write's outcome is unknown; its late reply is dropped
+ * (Fastify ignores a second send, and the problem filter neither sends nor logs it).
+ */
+function handlerTimedOut(request: FastifyRequest, reply: FastifyReply, ms: number): void {
+  if (reply.sent || request.raw.socket?.destroyed) return;
+  void sendProblem(
+    reply,
+    toProblem(
+      new ApiException(
+        'HANDLER_TIMEOUT',
+        `The request was not handled within ${ms} ms; if it was a write, it may still take effect.`,
+        undefined,
+        { 'retry-after': '1' },
+      ),
+      request,
+    ),
+  );
 }
