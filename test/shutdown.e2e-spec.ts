@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, runBuilt, waitFor } from './processes';
+import { parseResponse, slowClient } from './slow-clients';
 
 /**
  * A rolling deploy drops no request (CONTRACT §8): the built api under a steady 200 req/s gets
@@ -68,6 +69,55 @@ describe('SIGTERM under a steady 200 req/s', () => {
       const exit = await run.exited;
       expect(exit).toEqual({ code: 0, signal: null });
       expect(Date.now() - signalledAt).toBeLessThan(30_000);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  });
+});
+
+/**
+ * Uploads that never finish arriving do not hold a shutdown open (issue 13, item 5): with 50
+ * bodies sent a byte a second (far inside the default 30 s request bound), SIGTERM closes them
+ * with a 408 problem once the drain delay has passed, while a request already in its handler
+ * finishes, and the process exits 0 well within the shutdown timeout.
+ */
+describe('SIGTERM with 50 slow uploads in flight', () => {
+  it('answers them 408, lets a request in its handler finish, and exits 0 quickly', async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const run = runBuilt('api', { PORT: String(port), SHUTDOWN_DRAIN_DELAY_MS: '500' });
+    try {
+      await waitFor(`${base}/health/ready`);
+      const body = JSON.stringify({ email: 'slow@example.test', password: 'a long password' });
+      const head =
+        'POST /v1/auth/login HTTP/1.1\r\nHost: taskhub.test\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${body.length}\r\n\r\n`;
+      const uploads = Array.from({ length: 50 }, () => slowClient(port, head, body));
+      await sleep(1500); // every upload has begun its body
+      // A request in its handler when the signal comes: registration hashes with scrypt.
+      const inFlight = fetch(`${base}/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          email: `s-${Date.now()}@example.test`,
+          password: 'secret password 1',
+          name: 'S',
+        }),
+      });
+      await sleep(5);
+      const signalledAt = Date.now();
+      run.child.kill('SIGTERM');
+      const closed = await Promise.all(uploads.map((upload) => upload.closed));
+      for (const { text } of closed) {
+        const response = parseResponse(text);
+        expect(response.status).toBe(408);
+        expect(response.body.code).toBe('REQUEST_TIMEOUT');
+      }
+      expect((await inFlight).status).toBe(201);
+      const exit = await run.exited;
+      expect(exit).toEqual({ code: 0, signal: null });
+      // Drain delay 0.5 s, one check interval 0.5 s, then the close: 10 s is generous slack.
+      expect(Date.now() - signalledAt).toBeLessThan(10_000);
     } finally {
       run.child.kill('SIGKILL');
     }

@@ -166,6 +166,17 @@ describe('parseConfig', () => {
     ).toBe(0);
   });
 
+  it('bounds every phase of a request, headers within the whole request', () => {
+    expect(parseConfig({}).http).toEqual({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      handlerTimeoutMs: 10_000,
+    });
+    expect(errorOf({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '5000' })).toBe(
+      'Invalid configuration: HTTP_HEADERS_TIMEOUT_MS: expected at most HTTP_REQUEST_TIMEOUT_MS (5000) (got "20000")',
+    );
+  });
+
   it('splits replica URLs', () => {
     expect(
       parseConfig({ DATABASE_REPLICA_URLS: 'postgres://r1/db, postgres://r2/db' }).database

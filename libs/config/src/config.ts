@@ -160,6 +160,9 @@ const schema = z.object({
     .pipe(z.email('expected an email address'))
     .optional(),
   ADMIN_PASSWORD: z.string().min(10, 'expected at least 10 characters').max(128).optional(),
+  HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+  HTTP_HANDLER_TIMEOUT_MS: int(100, 3_600_000).default(10_000),
   SHUTDOWN_DRAIN_DELAY_MS: int(0, 60_000).default(0),
   SHUTDOWN_TIMEOUT_MS: int(1000, 120_000).default(25_000),
 });
@@ -256,6 +259,11 @@ export interface AppConfig {
    */
   loadShedding: { maxEventLoopDelayMs: number };
   logLevel: LogLevel;
+  /**
+   * Every phase of a request is bounded (ms): its headers, the whole request (headers and body)
+   * arriving, then the handler until the reply starts.
+   */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; handlerTimeoutMs: number };
   /** The administrator ensured at start-up (ADMIN_EMAIL and ADMIN_PASSWORD, both or neither). */
   admin: { email: string; password: string } | undefined;
   shutdown: { drainDelayMs: number; timeoutMs: number };
@@ -290,6 +298,12 @@ export function parseConfig(env: Env): AppConfig {
     throw new ConfigError(`Invalid configuration: ${name}: ${issue?.message ?? 'invalid'}${shown}`);
   }
   const e = parsed.data;
+  if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
+    // Node's http server refuses this too, less clearly: the headers are part of the request.
+    throw new ConfigError(
+      `Invalid configuration: HTTP_HEADERS_TIMEOUT_MS: expected at most HTTP_REQUEST_TIMEOUT_MS (${e.HTTP_REQUEST_TIMEOUT_MS}) (got "${e.HTTP_HEADERS_TIMEOUT_MS}")`,
+    );
+  }
   for (const name of ['JWT_SECRET', 'WEBHOOK_SECRETS_KEY'] as const) {
     if (e.NODE_ENV === 'production' && e[name] === undefined) {
       throw new ConfigError(`Invalid configuration: ${name}: required when NODE_ENV=production`);
@@ -373,6 +387,11 @@ export function parseConfig(env: Env): AppConfig {
     },
     loadShedding: { maxEventLoopDelayMs: e.LOAD_SHED_EVENT_LOOP_DELAY_MS },
     logLevel: e.LOG_LEVEL,
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      handlerTimeoutMs: e.HTTP_HANDLER_TIMEOUT_MS,
+    },
     admin:
       e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined
         ? { email: e.ADMIN_EMAIL, password: e.ADMIN_PASSWORD }

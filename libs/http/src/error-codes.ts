@@ -21,9 +21,11 @@ export const ERROR_CATALOG = {
   IDEMPOTENCY_REQUEST_IN_PROGRESS: { status: 409, title: 'A request with this key is in progress' },
   JOB_NOT_FINISHED: { status: 409, title: 'The job has not finished yet' },
   JOB_FAILED: { status: 409, title: 'The job failed' },
+  REQUEST_TIMEOUT: { status: 408, title: 'The request did not arrive in time' },
   PRECONDITION_FAILED: { status: 412, title: 'Precondition failed' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  HEADERS_TOO_LARGE: { status: 431, title: 'Request headers too large' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency key reused with another request' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   INTERNAL_ERROR: { status: 500, title: 'Internal server error' },
@@ -32,6 +34,7 @@ export const ERROR_CATALOG = {
   DEGRADED: { status: 503, title: 'Unavailable in degraded mode' },
   DEPENDENCY_UNAVAILABLE: { status: 503, title: 'A service this request needs is unavailable' },
   DEPENDENCY_TIMEOUT: { status: 503, title: 'A service this request needs did not answer in time' },
+  HANDLER_TIMEOUT: { status: 503, title: 'The request was not handled in time' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;

@@ -2,7 +2,11 @@ export { ApiException, apiExceptionIn, notFound } from './api.exception';
 export { ERROR_CATALOG } from './error-codes';
 export { parseIfMatch } from './etag';
 export type { IfMatch } from './etag';
-export { applyHttpConventions, fastifyOptions } from './fastify-options';
+export {
+  CONNECTIONS_CHECK_INTERVAL_MS,
+  applyHttpConventions,
+  fastifyOptions,
+} from './fastify-options';
 export { HttpConventionsModule } from './http.module';
 export { Keyset } from './keyset';
 export { installLeanAsyncBind } from './lean-async-bind';

@@ -14,6 +14,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
+    // Dropped quietly: a handler that failed after its request was answered (HANDLER_TIMEOUT),
+    // and a body cut short by its connection closing (a client that left, or a 408): the body
+    // never arrived, so no handler ran, and nobody is left to answer.
+    if (reply.sent || (request.raw.destroyed && !request.raw.complete)) return;
     const problem = toProblem(exception, request);
     if (problem.internal) {
       // Name, message and stack only: a failed query also carries its SQL and parameters,

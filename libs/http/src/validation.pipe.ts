@@ -1,5 +1,6 @@
 import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
 import { ApiException, FieldError } from './api.exception';
+import { JSON_MAX_DEPTH } from './fastify-options';
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
@@ -12,12 +13,24 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   });
 }
 
-/** The path of the first string holding a NUL character, which no Postgres text column takes. */
-function nulCharacterAt(value: unknown, path = ''): string | undefined {
+/** What nulCharacterAt answers for a value nested deeper than any body may be. */
+const TOO_DEEP = Symbol('too deep');
+
+/**
+ * The path of the first string holding a NUL character, which no Postgres text column takes. The
+ * body parser already refuses deeper bodies; the bound here keeps the recursion safe whatever
+ * hands it a value.
+ */
+function nulCharacterAt(
+  value: unknown,
+  path = '',
+  depth = 0,
+): string | typeof TOO_DEEP | undefined {
   if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
   if (typeof value !== 'object' || value === null) return undefined;
+  if (depth >= JSON_MAX_DEPTH) return TOO_DEEP;
   for (const [key, child] of Object.entries(value)) {
-    const found = nulCharacterAt(child, path ? `${path}.${key}` : key);
+    const found = nulCharacterAt(child, path ? `${path}.${key}` : key, depth + 1);
     if (found !== undefined) return found;
   }
   return undefined;
@@ -37,6 +50,12 @@ class TaskhubValidationPipe extends ValidationPipe {
     }
     if (metadata.type === 'body' || metadata.type === 'query') {
       const field = nulCharacterAt(value);
+      if (field === TOO_DEEP) {
+        throw new ApiException(
+          'VALIDATION_FAILED',
+          `The request nests arrays and objects deeper than ${JSON_MAX_DEPTH} levels.`,
+        );
+      }
       if (field !== undefined) {
         throw new ApiException('VALIDATION_FAILED', `${field}: must not contain NUL characters`, [
           { field, message: 'must not contain NUL characters' },
