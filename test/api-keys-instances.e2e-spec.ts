@@ -2,7 +2,7 @@ import { UNSUBSCRIBED_TRUST_MS } from '@app/auth';
 import { loadConfig } from '@app/config';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import { freePort, runBuilt, send, waitFor } from './processes';
+import { send, startBuiltApi } from './processes';
 
 /**
  * API keys across instances: a revocation reaches another api process within a second, through
@@ -28,16 +28,8 @@ describe('API keys across instances', () => {
     }
   }
 
-  async function startInstance(env: Record<string, string> = {}) {
-    const port = await freePort();
-    const run = runBuilt('api', { PORT: String(port), ...env });
-    const base = `http://127.0.0.1:${port}`;
-    await waitFor(`${base}/health/ready`);
-    return { run, base };
-  }
-
   it('revocation through one instance reaches another within 1 s; nothing secret is stored or logged', async () => {
-    const [first, second] = await Promise.all([startInstance(), startInstance()]);
+    const [first, second] = await Promise.all([startBuiltApi(), startBuiltApi()]);
     try {
       const email = `instances-${Date.now()}@example.test`;
       const registered = await send(first.base, 'POST', '/v1/auth/register', undefined, {
@@ -120,7 +112,7 @@ describe('API keys across instances', () => {
   });
 
   it('with Redis unreachable, an instance re-checks its cached keys: a revocation lands within 1 s', async () => {
-    const blind = await startInstance({ REDIS_URL: 'redis://127.0.0.1:1' });
+    const blind = await startBuiltApi({ REDIS_URL: 'redis://127.0.0.1:1' });
     try {
       const user = await send(blind.base, 'POST', '/v1/auth/register', undefined, {
         email: `blind-${Date.now()}@example.test`,

@@ -1,4 +1,5 @@
 import { loadConfig } from '@app/config';
+import { FaultProxy } from '@app/testing';
 import { Client } from 'pg';
 
 /** A database URL like this run's, naming another database. */
@@ -27,4 +28,12 @@ export async function dropDatabase(name: string): Promise<void> {
   } finally {
     await admin.end();
   }
+}
+
+/** A FaultProxy in front of this run's Postgres, and the database URL that goes through it. */
+export async function proxiedDatabase(): Promise<{ proxy: FaultProxy; url: string }> {
+  const database = new URL(loadConfig().database.url);
+  const proxy = await FaultProxy.start({ host: database.hostname, port: Number(database.port) });
+  database.host = `127.0.0.1:${proxy.port}`;
+  return { proxy, url: database.toString() };
 }

@@ -17,6 +17,7 @@ import { connect } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { startApi } from './app';
+import { proxiedDatabase } from './databases';
 import { breakersFor } from './breakers';
 import { printFigures } from './figures';
 
@@ -50,10 +51,10 @@ describe('fault matrix', () => {
     let user: TestUser;
 
     beforeAll(async () => {
-      const database = new URL(base.database.url);
-      proxy = await FaultProxy.start({ host: database.hostname, port: Number(database.port) });
+      const proxied = await proxiedDatabase();
+      proxy = proxied.proxy;
       app = await startApi({
-        DATABASE_URL: through(base.database.url, proxy),
+        DATABASE_URL: proxied.url,
         BREAKER_POSTGRES_TIMEOUT_MS: String(BOUND_MS),
         // Every cell must meet the bound on its own, not because the breaker opened.
         BREAKER_VOLUME_THRESHOLD: '1000',

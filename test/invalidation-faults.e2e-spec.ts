@@ -2,7 +2,7 @@ import { FaultProxy } from '@app/testing';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { printFigures } from './figures';
-import { type Running, freePort, runBuilt, send, waitFor } from './processes';
+import { type Running, freePort, send, startBuiltApi } from './processes';
 import { type RedisServer, startRedis } from './redis-servers';
 
 /**
@@ -23,16 +23,8 @@ describe('invalidations when Redis hangs, drops packets or restarts', () => {
   let writer: { run: Running; base: string };
   let listener: { run: Running; base: string };
 
-  async function startInstance(redisPort: number) {
-    const port = await freePort();
-    const run = runBuilt('api', {
-      PORT: String(port),
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-    });
-    const base = `http://127.0.0.1:${port}`;
-    await waitFor(`${base}/health/ready`);
-    return { run, base };
-  }
+  const startInstance = (redisPort: number) =>
+    startBuiltApi({ REDIS_URL: `redis://127.0.0.1:${redisPort}` });
 
   beforeAll(async () => {
     redis = await startRedis(await freePort());

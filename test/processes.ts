@@ -82,3 +82,19 @@ export async function send(
     body: text ? JSON.parse(text) : undefined,
   };
 }
+
+/** A built api on a free port, once it is ready, and its base URL. */
+export async function startBuiltApi(
+  env: Record<string, string> = {},
+): Promise<{ run: Running; base: string }> {
+  const port = await freePort();
+  const run = runBuilt('api', { PORT: String(port), ...env });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(`${base}/health/ready`);
+  } catch (error) {
+    run.child.kill('SIGKILL');
+    throw error;
+  }
+  return { run, base };
+}

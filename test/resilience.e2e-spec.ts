@@ -1,4 +1,3 @@
-import { loadConfig } from '@app/config';
 import { Breakers } from '@app/resilience';
 import {
   FaultProxy,
@@ -15,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { printFigures } from './figures';
 import { startApi } from './app';
+import { proxiedDatabase } from './databases';
 
 /**
  * The postgres circuit breaker (libs/resilience) with Postgres black-holed through FaultProxy
@@ -26,11 +26,10 @@ describe('the postgres breaker, with Postgres cut', () => {
   let proxy: FaultProxy;
 
   beforeAll(async () => {
-    const database = new URL(loadConfig().database.url);
-    proxy = await FaultProxy.start({ host: database.hostname, port: Number(database.port) });
-    database.host = `127.0.0.1:${proxy.port}`;
+    const proxied = await proxiedDatabase();
+    proxy = proxied.proxy;
     app = await startApi({
-      DATABASE_URL: database.toString(),
+      DATABASE_URL: proxied.url,
       // Hung queries hold their connections for the statement timeout (+1 s), long after the
       // breaker gave up on them at 300 ms.
       DATABASE_STATEMENT_TIMEOUT_MS: '5000',
@@ -149,11 +148,10 @@ describe('the postgres bound, with Postgres hung mid-request', () => {
   let proxy: FaultProxy;
 
   beforeAll(async () => {
-    const database = new URL(loadConfig().database.url);
-    proxy = await FaultProxy.start({ host: database.hostname, port: Number(database.port) });
-    database.host = `127.0.0.1:${proxy.port}`;
+    const proxied = await proxiedDatabase();
+    proxy = proxied.proxy;
     app = await startApi({
-      DATABASE_URL: database.toString(),
+      DATABASE_URL: proxied.url,
       DATABASE_STATEMENT_TIMEOUT_MS: '10000',
       BREAKER_POSTGRES_TIMEOUT_MS: String(TIMEOUT_MS),
       // Two connections (start-up's migrations need both): the last two writes below wait for

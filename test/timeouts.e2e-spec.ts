@@ -1,9 +1,9 @@
-import { loadConfig } from '@app/config';
 import { FaultProxy } from '@app/testing';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { performance } from 'node:perf_hooks';
 import { startApi } from './app';
+import { proxiedDatabase } from './databases';
 import { parseResponse, slowClient } from './slow-clients';
 
 const LOGIN_HEAD = (length: number) =>
@@ -91,11 +91,10 @@ describe('the handler timeout, with Postgres black-holed', () => {
   let proxy: FaultProxy;
   let base: string;
   beforeAll(async () => {
-    const database = new URL(loadConfig().database.url);
-    proxy = await FaultProxy.start({ host: database.hostname, port: Number(database.port) });
-    database.host = `127.0.0.1:${proxy.port}`;
+    const proxied = await proxiedDatabase();
+    proxy = proxied.proxy;
     app = await startApi({
-      DATABASE_URL: database.toString(),
+      DATABASE_URL: proxied.url,
       HTTP_HANDLER_TIMEOUT_MS: '1000',
       // The database bound is longer than the handler's: the handler is still waiting at 1 s.
       DATABASE_STATEMENT_TIMEOUT_MS: '30000',
