@@ -1,7 +1,9 @@
 import { Scopes } from '@app/auth';
+import type { IfMatch } from '@app/http';
 import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ProblemResponses } from '../common/problem-responses.decorator';
+import { IfMatchCondition, UnversionedIfMatch } from '../common/resource-routes.decorator';
 import { uuidParam } from '../common/uuid-param.pipe';
 import { UserDto } from '../users/user.dto';
 import { AdminUsersService } from './admin-users.service';
@@ -33,7 +35,12 @@ export class AdminUsersController {
     description: "Changed; the user's API keys carry the change within a second.",
   })
   @ProblemResponses(400, 404, 409, 413, 415)
-  update(@Param('id', id) userId: string, @Body() dto: UpdateAdminUserDto): Promise<UserDto> {
-    return this.users.update(userId, dto);
+  @UnversionedIfMatch()
+  update(
+    @Param('id', id) userId: string,
+    @Body() dto: UpdateAdminUserDto,
+    @IfMatchCondition() ifMatch: IfMatch,
+  ): Promise<UserDto> {
+    return this.users.update(userId, dto, ifMatch);
   }
 }

@@ -1,10 +1,10 @@
 import { ApiKeyVerifier } from '@app/auth';
 import { UserEntity } from '@app/database';
-import { ApiException, Keyset, notFound } from '@app/http';
+import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
-import { requireChanges } from '../common/owned-rows';
+import { checkUnversioned, requireChanges } from '../common/owned-rows';
 import { UserDto } from '../users/user.dto';
 import { AdminUserPageDto, ListAdminUsersQueryDto, UpdateAdminUserDto } from './dto/admin-user.dto';
 
@@ -36,8 +36,11 @@ export class AdminUsersService {
    * the commit (not before: a key re-read in between would cache the old row), so the keys carry
    * the new role and tier within a second; access tokens carry them from the next sign-in.
    */
-  async update(id: string, dto: UpdateAdminUserDto): Promise<UserDto> {
+  async update(id: string, dto: UpdateAdminUserDto, ifMatch: IfMatch): Promise<UserDto> {
     const changes = requireChanges(dto);
+    await checkUnversioned(ifMatch, 'User', () =>
+      this.dataSource.manager.existsBy(UserEntity, { id }),
+    );
     const user = await this.dataSource.transaction(async (manager) => {
       if (changes.role === 'user') {
         // Every admin row, locked in one order (no deadlock between two demotions): a concurrent

@@ -1,8 +1,11 @@
 import { Scopes } from '@app/auth';
+import type { IfMatch } from '@app/http';
 import { DegradationFlags } from '@app/resilience';
 import { Body, Controller, Get, Put } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { checkUnversioned } from '../common/owned-rows';
 import { ProblemResponses } from '../common/problem-responses.decorator';
+import { IfMatchCondition, UnversionedIfMatch } from '../common/resource-routes.decorator';
 import { FlagsDto, UpdateFlagsDto } from './dto/flags.dto';
 
 /** Degraded mode and feature flags (CONTRACT §8), shared by every instance through Redis. */
@@ -23,7 +26,13 @@ export class FlagsController {
   @Put()
   @ApiOkResponse({ type: FlagsDto })
   @ProblemResponses(400, 503)
-  update(@Body() change: UpdateFlagsDto): Promise<FlagsDto> {
+  @UnversionedIfMatch()
+  async update(
+    @Body() change: UpdateFlagsDto,
+    @IfMatchCondition() ifMatch: IfMatch,
+  ): Promise<FlagsDto> {
+    // One set of flags that always exists.
+    await checkUnversioned(ifMatch, 'Flags', () => Promise.resolve(true));
     return this.flags.update(change);
   }
 }

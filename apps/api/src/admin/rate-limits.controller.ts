@@ -1,5 +1,5 @@
 import { Scopes } from '@app/auth';
-import { ApiException, notFound } from '@app/http';
+import { ApiException, IfMatch, notFound } from '@app/http';
 import {
   Body,
   Controller,
@@ -21,6 +21,7 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ProblemResponses } from '../common/problem-responses.decorator';
+import { IfMatchCondition, UnversionedIfMatch } from '../common/resource-routes.decorator';
 import {
   ListRateLimitsQueryDto,
   MAX_IDENTIFIER_LENGTH,
@@ -92,12 +93,14 @@ export class RateLimitsController {
   @ApiCreatedResponse({ type: RateLimitDto, description: 'Created; Location names it.' })
   @ApiOkResponse({ type: RateLimitDto, description: 'Replaced.' })
   @ProblemResponses(400, 413, 415)
+  @UnversionedIfMatch()
   async put(
     @Param('identifier', creating) identifier: string,
     @Body() dto: PutRateLimitDto,
+    @IfMatchCondition() ifMatch: IfMatch,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<RateLimitDto> {
-    const { created, body } = await this.rateLimits.put(identifier, dto);
+    const { created, body } = await this.rateLimits.put(identifier, dto, ifMatch);
     if (created) {
       // `:` may stay as it is in a path; everything else that needs it is encoded.
       const path = encodeURIComponent(identifier).replace(/%3A/g, ':');
@@ -111,7 +114,11 @@ export class RateLimitsController {
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Removed: the tier limit applies again.' })
   @ProblemResponses(404)
-  remove(@Param('identifier', existing) identifier: string): Promise<void> {
-    return this.rateLimits.remove(identifier);
+  @UnversionedIfMatch()
+  remove(
+    @Param('identifier', existing) identifier: string,
+    @IfMatchCondition() ifMatch: IfMatch,
+  ): Promise<void> {
+    return this.rateLimits.remove(identifier, ifMatch);
   }
 }

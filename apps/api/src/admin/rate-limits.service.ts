@@ -1,5 +1,5 @@
 import { RateLimitConfigEntity } from '@app/database';
-import { ApiException, notFound } from '@app/http';
+import { ApiException, IfMatch, notFound } from '@app/http';
 import { RateLimitOverrides } from '@app/rate-limit';
 import { Injectable, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -12,6 +12,7 @@ import {
   RATE_LIMIT_RESOURCE as RESOURCE,
   isRateLimitIdentifier,
 } from './dto/rate-limit.dto';
+import { checkUnversioned } from '../common/owned-rows';
 import { futureExpiry } from '../common/validators';
 
 /** The cursor names its order, like @app/http's Keyset cursors, so another order's is refused. */
@@ -102,8 +103,10 @@ export class RateLimitsService {
   async put(
     identifier: string,
     dto: PutRateLimitDto,
+    ifMatch: IfMatch,
   ): Promise<{ created: boolean; body: RateLimitDto }> {
     const expiresAt = futureExpiry(dto.expiresAt);
+    await checkUnversioned(ifMatch, RESOURCE, () => this.configs.existsBy({ identifier }), true);
     // `xmax = 0` holds only for a row version this statement inserted: one it updated carries
     // the row lock ON CONFLICT took. That is how one statement tells 201 from 200.
     const [row] = await this.configs.query<StoredRow[]>(
@@ -132,7 +135,8 @@ export class RateLimitsService {
     };
   }
 
-  async remove(identifier: string): Promise<void> {
+  async remove(identifier: string, ifMatch: IfMatch): Promise<void> {
+    await checkUnversioned(ifMatch, RESOURCE, () => this.configs.existsBy({ identifier }));
     const { affected } = await this.configs.delete({ identifier });
     if (!affected) throw notFound(RESOURCE);
     await this.applyHere();

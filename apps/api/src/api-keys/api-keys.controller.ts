@@ -1,11 +1,17 @@
 import { CurrentPrincipal, NoApiKeys, Principal, Scopes } from '@app/auth';
 import { Body, Controller, Delete, Get, HttpCode, Param, Query, Res } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { IfMatch } from '@app/http';
 import type { FastifyReply } from 'fastify';
 import { created } from '../common/created';
 import type { IdempotencyRequest } from '../common/idempotency.service';
 import { ProblemResponses } from '../common/problem-responses.decorator';
-import { CreateWithSecretRoute, Idempotency } from '../common/resource-routes.decorator';
+import {
+  CreateWithSecretRoute,
+  Idempotency,
+  IfMatchCondition,
+  UnversionedIfMatch,
+} from '../common/resource-routes.decorator';
 import { uuidParam } from '../common/uuid-param.pipe';
 import { ApiKeysService } from './api-keys.service';
 import {
@@ -61,7 +67,12 @@ export class ApiKeysController {
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Revoked, on every instance within a second.' })
   @ProblemResponses(404)
-  revoke(@CurrentPrincipal() principal: Principal, @Param('id', id) keyId: string): Promise<void> {
-    return this.apiKeys.revoke(principal, keyId);
+  @UnversionedIfMatch()
+  revoke(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', id) keyId: string,
+    @IfMatchCondition() ifMatch: IfMatch,
+  ): Promise<void> {
+    return this.apiKeys.revoke(principal, keyId, ifMatch);
   }
 }

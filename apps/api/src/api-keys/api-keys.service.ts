@@ -1,6 +1,6 @@
 import { ApiKeyVerifier, Principal, generateApiKey } from '@app/auth';
 import { ApiKeyEntity, UserEntity } from '@app/database';
-import { ApiException, Keyset, notFound } from '@app/http';
+import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
@@ -9,6 +9,7 @@ import {
   IdempotencyService,
   IdempotentResult,
 } from '../common/idempotency.service';
+import { checkUnversioned } from '../common/owned-rows';
 import { futureExpiry } from '../common/validators';
 import {
   ApiKeyDto,
@@ -98,7 +99,10 @@ export class ApiKeysService {
   }
 
   /** Revokes the key: refused by this instance at once, by every other within a second. */
-  async revoke(principal: Principal, id: string): Promise<void> {
+  async revoke(principal: Principal, id: string, ifMatch: IfMatch): Promise<void> {
+    await checkUnversioned(ifMatch, 'API key', () =>
+      this.keys.existsBy({ id, userId: principal.userId, revokedAt: IsNull() }),
+    );
     const result = await this.keys
       .createQueryBuilder()
       .update()

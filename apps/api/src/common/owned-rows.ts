@@ -33,6 +33,32 @@ export async function lockOwnedForWrite<T extends Owned>(
   return row;
 }
 
+/**
+ * If-Match on a resource that has no versions, and so no entity tag (RFC 9110 §13.1.1): a list of
+ * tags never matches, and `*` holds while the resource exists. Called before the write, which
+ * then does not happen when this throws: 412, or 404 for a missing resource (a response that
+ * would not have been 2xx ignores the precondition, §13.2.1). `creates`: a PUT that would create
+ * the resource, where a failed condition is 412 whether or not it exists.
+ */
+export async function checkUnversioned(
+  ifMatch: IfMatch,
+  resource: string,
+  exists: () => Promise<boolean>,
+  creates = false,
+): Promise<void> {
+  if (ifMatch === undefined || (ifMatch === 'any' && !creates)) return;
+  const found = await exists();
+  if (ifMatch === 'any' ? !found : found || creates) {
+    throw new ApiException(
+      'PRECONDITION_FAILED',
+      ifMatch === 'any'
+        ? `If-Match: * requires the ${resource.toLowerCase()} to exist.`
+        : `This ${resource.toLowerCase()} has no entity tag, so no If-Match tag can match; send none, or *.`,
+    );
+  }
+  if (!found) throw notFound(resource);
+}
+
 /** The SQLSTATE of a failed query, for mapping constraint violations to problems. */
 export function sqlState(error: unknown): string | undefined {
   return error instanceof QueryFailedError

@@ -87,6 +87,21 @@ export const DeleteRoute = (description = 'Deleted.') =>
     ProblemResponses(404, 412),
   );
 
+/**
+ * Documents If-Match on a write to a resource without versions (checkUnversioned): it is
+ * evaluated, never ignored.
+ */
+export const UnversionedIfMatch = () =>
+  applyDecorators(
+    ApiHeader({
+      name: 'If-Match',
+      required: false,
+      description:
+        'This resource has no ETag: `*` applies the change only while it exists; any entity tag is 412.',
+    }),
+    ProblemResponses(412),
+  );
+
 /** The parsed If-Match header (see parseIfMatch). */
 export const IfMatchCondition = createParamDecorator((_: unknown, context: ExecutionContext) =>
   parseIfMatch(context.switchToHttp().getRequest<FastifyRequest>().headers['if-match']),

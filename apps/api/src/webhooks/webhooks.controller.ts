@@ -1,11 +1,17 @@
 import { CurrentPrincipal, Principal, Scopes } from '@app/auth';
 import { Body, Controller, Delete, Get, HttpCode, Param, Query, Res } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { IfMatch } from '@app/http';
 import type { FastifyReply } from 'fastify';
 import { created } from '../common/created';
 import type { IdempotencyRequest } from '../common/idempotency.service';
 import { ProblemResponses } from '../common/problem-responses.decorator';
-import { CreateWithSecretRoute, Idempotency } from '../common/resource-routes.decorator';
+import {
+  CreateWithSecretRoute,
+  Idempotency,
+  IfMatchCondition,
+  UnversionedIfMatch,
+} from '../common/resource-routes.decorator';
 import { uuidParam } from '../common/uuid-param.pipe';
 import {
   CreateWebhookDto,
@@ -52,11 +58,13 @@ export class WebhooksController {
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Deleted, with its deliveries.' })
   @ProblemResponses(404)
+  @UnversionedIfMatch()
   remove(
     @CurrentPrincipal() principal: Principal,
     @Param('id', id) webhookId: string,
+    @IfMatchCondition() ifMatch: IfMatch,
   ): Promise<void> {
-    return this.webhooks.remove(principal, webhookId);
+    return this.webhooks.remove(principal, webhookId, ifMatch);
   }
 
   @Get(':id/deliveries')

@@ -1,11 +1,12 @@
 import type { Principal } from '@app/auth';
 import { AppConfig, InjectConfig } from '@app/config';
 import { WebhookDeliveryEntity, WebhookEntity } from '@app/database';
-import { ApiException, Keyset, notFound } from '@app/http';
+import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
 import { WebhookSecrets, newWebhookSecret, targetProblem } from '@app/webhooks';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { checkUnversioned } from '../common/owned-rows';
 import {
   IdempotencyRequest,
   IdempotencyService,
@@ -90,7 +91,10 @@ export class WebhooksService {
   }
 
   /** Deletes the subscription and its deliveries; deliveries still queued are then skipped. */
-  async remove(principal: Principal, id: string): Promise<void> {
+  async remove(principal: Principal, id: string, ifMatch: IfMatch): Promise<void> {
+    await checkUnversioned(ifMatch, 'Webhook', () =>
+      this.webhooks.existsBy({ id, userId: principal.userId }),
+    );
     const result = await this.webhooks.delete({ id, userId: principal.userId });
     if (result.affected !== 1) throw notFound('Webhook');
   }
