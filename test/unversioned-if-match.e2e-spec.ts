@@ -48,6 +48,19 @@ describe('If-Match on resources without versions', () => {
     idempotent?: boolean;
   }
 
+  /** A rate-limit override of a client of its own; its path. */
+  async function newOverride(): Promise<string> {
+    const url = `/v1/admin/rate-limits/user:${randomUUID()}`;
+    const put = await call(app, {
+      method: 'PUT',
+      url,
+      token: admin.accessToken,
+      body: { requestsPerMinute: 5 },
+    });
+    expect(put.status).toBe(201);
+    return url;
+  }
+
   const lastSegment = (url: string) => decodeURIComponent(url.split('/').pop()!);
   const WRITES: Record<string, Write> = {
     'DELETE /v1/webhooks/:id': {
@@ -88,17 +101,7 @@ describe('If-Match on resources without versions', () => {
     },
     'PUT /v1/admin/rate-limits/:identifier': {
       method: 'PUT',
-      make: async () => {
-        const url = `/v1/admin/rate-limits/user:${randomUUID()}`;
-        const put = await call(app, {
-          method: 'PUT',
-          url,
-          token: admin.accessToken,
-          body: { requestsPerMinute: 5 },
-        });
-        expect(put.status).toBe(201);
-        return { url, body: { requestsPerMinute: 7 } };
-      },
+      make: async () => ({ url: await newOverride(), body: { requestsPerMinute: 7 } }),
       missing: `/v1/admin/rate-limits/user:${randomUUID()}`,
       state: (url) =>
         db.query(`SELECT * FROM rate_limit_configs WHERE identifier = $1`, [lastSegment(url)]),
@@ -108,17 +111,7 @@ describe('If-Match on resources without versions', () => {
     },
     'DELETE /v1/admin/rate-limits/:identifier': {
       method: 'DELETE',
-      make: async () => {
-        const url = `/v1/admin/rate-limits/user:${randomUUID()}`;
-        const put = await call(app, {
-          method: 'PUT',
-          url,
-          token: admin.accessToken,
-          body: { requestsPerMinute: 5 },
-        });
-        expect(put.status).toBe(201);
-        return { url };
-      },
+      make: async () => ({ url: await newOverride() }),
       missing: `/v1/admin/rate-limits/user:${randomUUID()}`,
       state: (url) =>
         db.query(`SELECT * FROM rate_limit_configs WHERE identifier = $1`, [lastSegment(url)]),
