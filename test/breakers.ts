@@ -19,6 +19,7 @@ export function breakersFor(config: AppConfig): Breakers {
       labelNames: ['breaker', 'event'],
       registers: [registry],
     }),
+    new Gauge({ name: 'webhook_circuit_breakers_open', help: 'spec', registers: [registry] }),
   );
   return breakers;
 }

@@ -1,5 +1,6 @@
 import { loadConfig } from '@app/config';
 import { QUEUES, jobQueueTopology, queueName } from '@app/messaging';
+import { Breakers } from '@app/resilience';
 import {
   type TestUser,
   call,
@@ -275,6 +276,38 @@ describe('webhooks', () => {
     expect([flaky.received.length, dead.received.length, healthy.received.length]).toEqual([
       3, 3, 1,
     ]);
+  });
+
+  it("one tenant's failing receiver never refuses another's deliveries to the same host", async () => {
+    const [failingTenant, healthyTenant] = [await registerUser(api), await registerUser(api)];
+    const failing = await listening(() => 500);
+    const healthy = await listening();
+    // One host, two subscribers: what a breaker per host would have shared.
+    expect(new URL(failing.url).hostname).toBe(new URL(healthy.url).hostname);
+    const failingHook = await subscribe(failing.url, ['task.created'], failingTenant);
+    const healthyHook = await subscribe(healthy.url, ['task.created'], healthyTenant);
+
+    // 5 deliveries of 3 attempts that all fail: past the volume threshold (10), so the failing
+    // subscription's breaker opens, and stays open for its reset timeout (10 s).
+    for (let n = 0; n < 5; n += 1) await createTask(api, failingTenant, { title: `fail ${n}` });
+    const failed = await eventually(
+      () => deliveriesOf(failingHook.id, failingTenant),
+      (list) => list.length === 5 && list.every((d) => d.status === 'failed'),
+      20_000,
+    );
+    expect(failed).toHaveLength(5);
+    expect(worker.get(Breakers).stateOf(`webhook:${failingHook.id}`)).toBe('open');
+
+    // The healthy tenant's deliveries to the same host are made, first time, and verify.
+    for (let n = 0; n < 3; n += 1) await createTask(api, healthyTenant, { title: `ok ${n}` });
+    const delivered = await eventually(
+      () => deliveriesOf(healthyHook.id, healthyTenant),
+      (list) => list.length === 3 && list.every((d) => d.status !== 'pending'),
+      10_000,
+    );
+    expect(delivered.map((d) => [d.status, d.attempts])).toEqual(Array(3).fill(['succeeded', 1]));
+    expect(healthy.received).toHaveLength(3);
+    expect(healthy.received.every((r) => verifies(healthyHook.secret, r))).toBe(true);
   });
 
   it('refuses loopback, private and non-http targets, but for the allow-listed host', async () => {

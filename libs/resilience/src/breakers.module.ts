@@ -26,6 +26,10 @@ import { Breakers } from './breakers';
         'open), open, halfOpen, close.',
       labelNames: ['breaker', 'event'],
     }),
+    makeGaugeProvider({
+      name: 'webhook_circuit_breakers_open',
+      help: 'Webhook subscriptions whose circuit breaker is open or half-open.',
+    }),
   ],
   exports: [Breakers, BreakersHealthIndicator],
 })

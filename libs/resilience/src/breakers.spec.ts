@@ -6,12 +6,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { Breakers, isCallersFault } from './breakers';
+import { Breakers, MAX_WEBHOOK_BREAKERS, isCallersFault } from './breakers';
 
 /** The breaker state machine through our registry, on Jest's fake clock. */
 describe('Breakers', () => {
   let breakers: Breakers;
   let registry: Registry;
+  let openWebhooks: Gauge;
 
   beforeEach(() => {
     jest.useFakeTimers();
@@ -34,7 +35,12 @@ describe('Breakers', () => {
       BREAKER_RESET_TIMEOUT_MS: '1000',
       BREAKER_POSTGRES_TIMEOUT_MS: '200',
     });
-    breakers = new Breakers(config, state, events);
+    openWebhooks = new Gauge({
+      name: 'webhook_circuit_breakers_open',
+      help: 'spec',
+      registers: [registry],
+    });
+    breakers = new Breakers(config, state, events, openWebhooks);
   });
 
   afterEach(() => {
@@ -137,17 +143,40 @@ describe('Breakers', () => {
     expect(isCallersFault(Object.assign(new Error('bad number'), { code: '22P02' }))).toBe(true);
   });
 
-  it('one breaker per webhook host, created on first use; each trips alone', async () => {
-    expect(breakers.list().map((b) => b.name)).toEqual(['postgres', 'redis', 'rabbitmq']);
+  it('one breaker per webhook subscription, created on first use; each trips alone', async () => {
     for (let i = 0; i < 10; i += 1) {
-      await breakers.runWebhook('Bad.example', fail).catch(() => undefined);
+      await breakers.runWebhook('failing-subscription', fail).catch(() => undefined);
     }
-    expect(await breakers.runWebhook('good.example', () => Promise.resolve('delivered'))).toBe(
-      'delivered',
+    // Another subscription, to the same host or URL or not: its own breaker, untouched.
+    expect(await breakers.runWebhook('healthy-subscription', () => Promise.resolve('sent'))).toBe(
+      'sent',
     );
-    expect(breakers.stateOf('webhook:bad.example')).toBe('open');
-    expect(breakers.stateOf('webhook:good.example')).toBe('closed');
+    expect(breakers.stateOf('webhook:failing-subscription')).toBe('open');
+    expect(breakers.stateOf('webhook:healthy-subscription')).toBe('closed');
     expect(breakers.stateOf('postgres')).toBe('closed');
+    // Bounded metrics: one count of open ones, events under one label; not a series each.
+    expect((await openWebhooks.get()).values[0].value).toBe(1);
+    const text = await registry.metrics();
+    expect(text).toContain('circuit_breaker_events_total{breaker="webhook",event="open"} 1');
+    expect(text).not.toContain('subscription');
+    expect(breakers.list().map((b) => b.name)).toEqual(['postgres', 'redis', 'rabbitmq']);
+  });
+
+  it(`keeps at most ${MAX_WEBHOOK_BREAKERS} webhook breakers: the least recently used is let go`, async () => {
+    for (let i = 0; i < 10; i += 1) {
+      await breakers.runWebhook('first', fail).catch(() => undefined);
+    }
+    expect(breakers.stateOf('webhook:first')).toBe('open');
+    expect((await openWebhooks.get()).values[0].value).toBe(1);
+    for (let n = 0; n < MAX_WEBHOOK_BREAKERS; n += 1) {
+      await breakers.runWebhook(`other-${n}`, () => Promise.resolve());
+    }
+    // Shut down and forgotten, and no longer counted as open.
+    expect(breakers.stateOf('webhook:first')).toBeUndefined();
+    expect(breakers.stateOf(`webhook:other-${MAX_WEBHOOK_BREAKERS - 1}`)).toBe('closed');
+    expect((await openWebhooks.get()).values[0].value).toBe(0);
+    // Its subscription delivering again starts with a closed breaker.
+    expect(await breakers.runWebhook('first', () => Promise.resolve('sent'))).toBe('sent');
   });
 });
 
@@ -177,6 +206,7 @@ describe('Breakers: timeouts abort the work', () => {
         labelNames: ['breaker', 'event'],
         registers: [registry],
       }),
+      new Gauge({ name: 'open', help: 'spec', registers: [registry] }),
     );
   });
 

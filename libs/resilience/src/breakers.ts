@@ -2,10 +2,11 @@ import { AppConfig, InjectConfig } from '@app/config';
 import { ApiException } from '@app/http';
 import { HttpException, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { LRUCache } from 'lru-cache';
 import CircuitBreaker from 'opossum';
 import type { Counter, Gauge } from 'prom-client';
 
-/** The dependencies with a breaker of their own; webhooks get one per destination host. */
+/** The dependencies with a breaker of their own; webhooks get one per subscription. */
 export type Dependency = 'postgres' | 'redis' | 'rabbitmq';
 const DEPENDENCIES: readonly Dependency[] = ['postgres', 'redis', 'rabbitmq'];
 
@@ -13,6 +14,13 @@ export type BreakerState = 'closed' | 'half-open' | 'open';
 /** `circuit_breaker_state`'s values. */
 const STATE_VALUES: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 const COUNTED_EVENTS = ['success', 'failure', 'timeout', 'reject', 'open', 'halfOpen', 'close'];
+/**
+ * The most webhook breakers a process keeps: the least recently used one beyond it is shut down
+ * (each holds a timer for its rolling window) and starts closed if its subscription delivers
+ * again. A worker delivering to more subscriptions at once than this is a worker to split.
+ */
+export const MAX_WEBHOOK_BREAKERS = 1000;
+const WEBHOOK = 'webhook:';
 
 /** What /v1/admin/breakers and the readiness body show of one breaker. */
 export interface BreakerSnapshot {
@@ -42,16 +50,28 @@ const stateOfBreaker = (breaker: Breaker): BreakerState =>
 
 /**
  * One opossum circuit breaker per dependency, created once and shared by everything that calls
- * that dependency, and one per webhook destination host, created on first use. `run()` passes the
+ * that dependency, and one per webhook subscription, created on first use. `run()` passes the
  * work through: while a breaker is open, calls fail at once (EOPENBREAKER) instead of waiting on a
  * dependency that is down; after BREAKER_RESET_TIMEOUT_MS one call is let through to probe it.
  * State changes and outcomes go to `circuit_breaker_state{breaker}` (0 closed, 1 half-open,
- * 2 open) and `circuit_breaker_events_total{breaker,event}`.
+ * 2 open) and `circuit_breaker_events_total{breaker,event}`. Webhook breakers are as many as the
+ * subscriptions, so they are not one series each: their events count under `breaker="webhook"`,
+ * and `webhook_circuit_breakers_open` counts those not closed.
  */
 @Injectable()
 export class Breakers implements OnApplicationShutdown {
   private readonly logger = new Logger('Breakers');
   private readonly breakers = new Map<string, Breaker>();
+  private readonly webhookBreakers = new LRUCache<string, Breaker>({
+    max: MAX_WEBHOOK_BREAKERS,
+    dispose: (breaker, name) => {
+      breaker.shutdown();
+      this.openWebhooks.delete(name);
+      this.openWebhooksGauge.set(this.openWebhooks.size);
+    },
+  });
+  /** The webhook breakers open or half-open. */
+  private readonly openWebhooks = new Set<string>();
   /** When each open breaker opened (ms): Retry-After counts down to its half-open probe. */
   private readonly openedAt = new Map<string, number>();
 
@@ -59,6 +79,7 @@ export class Breakers implements OnApplicationShutdown {
     @InjectConfig() private readonly config: AppConfig,
     @InjectMetric('circuit_breaker_state') private readonly state: Gauge<string>,
     @InjectMetric('circuit_breaker_events_total') private readonly events: Counter<string>,
+    @InjectMetric('webhook_circuit_breakers_open') private readonly openWebhooksGauge: Gauge,
   ) {
     // Listed (and in the metrics) from the start, in this order, not from their first call
     // (another provider's start-up may call one before this one's onModuleInit would run).
@@ -67,6 +88,7 @@ export class Breakers implements OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     for (const breaker of this.breakers.values()) breaker.shutdown();
+    this.webhookBreakers.clear();
   }
 
   /**
@@ -79,12 +101,15 @@ export class Breakers implements OnApplicationShutdown {
   }
 
   /**
-   * Runs a delivery to `host` through that host's breaker: one bad receiver trips only itself.
-   * `work` gets a signal of its own, aborted when the breaker's timeout passes, so the request
-   * really stops (a fetch closes its connection) rather than running on unwatched.
+   * Runs a delivery through its subscription's breaker. Per subscription, not per host: a
+   * breaker judges one subscriber's endpoint, so one tenant's failing receiver never refuses, and
+   * so never spends the attempts of, another's delivery to the same host (or to the same URL,
+   * which may fail for one tenant's signature alone). `work` gets a signal of its own, aborted
+   * when the breaker's timeout passes, so the request really stops (a fetch closes its
+   * connection) rather than running on unwatched.
    */
-  runWebhook<T>(host: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return this.fire(`webhook:${host.toLowerCase()}`, work, new AbortController());
+  runWebhook<T>(subscriptionId: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.fire(`${WEBHOOK}${subscriptionId}`, work, new AbortController());
   }
 
   /**
@@ -142,12 +167,13 @@ export class Breakers implements OnApplicationShutdown {
         );
   }
 
-  /** The state of the named breaker (undefined if it was never created). */
+  /** The state of the named breaker (undefined if it was never created, or was let go). */
   stateOf(name: string): BreakerState | undefined {
-    const breaker = this.breakers.get(name);
+    const breaker = this.breakers.get(name) ?? this.webhookBreakers.peek(name);
     return breaker && stateOfBreaker(breaker);
   }
 
+  /** The dependencies' breakers (webhook breakers are counted in metrics, not listed). */
   list(): BreakerSnapshot[] {
     return [...this.breakers.entries()].map(([name, breaker]) => {
       const stats = breaker.stats;
@@ -167,7 +193,8 @@ export class Breakers implements OnApplicationShutdown {
   }
 
   private breaker(name: string): Breaker {
-    const existing = this.breakers.get(name);
+    const webhook = name.startsWith(WEBHOOK);
+    const existing = webhook ? this.webhookBreakers.get(name) : this.breakers.get(name);
     if (existing) return existing;
     const settings = this.config.breakers;
     const created: Breaker = new CircuitBreaker(
@@ -188,12 +215,26 @@ export class Breakers implements OnApplicationShutdown {
     created.on('failure', (error, _latency, [, controller]) => {
       if (CircuitBreaker.isOurError(error)) controller?.abort(error);
     });
-    const gauge = this.state.labels(name);
-    gauge.set(STATE_VALUES.closed);
+    const label = webhook ? 'webhook' : name;
     for (const event of COUNTED_EVENTS) {
-      const counter = this.events.labels(name, event);
+      const counter = this.events.labels(label, event);
       created.on(event as 'success', () => counter.inc());
     }
+    if (webhook) {
+      // A subscriber's receiver failing is its own business: not logged, counted.
+      const update = () => {
+        if (stateOfBreaker(created) === 'closed') this.openWebhooks.delete(name);
+        else this.openWebhooks.add(name);
+        this.openWebhooksGauge.set(this.openWebhooks.size);
+      };
+      created.on('open', update);
+      created.on('halfOpen', update);
+      created.on('close', update);
+      this.webhookBreakers.set(name, created);
+      return created;
+    }
+    const gauge = this.state.labels(name);
+    gauge.set(STATE_VALUES.closed);
     created.on('open', () => {
       this.openedAt.set(name, Date.now());
       this.logger.warn(`${name}: breaker open, calls refused for ${settings.resetTimeoutMs} ms`);
@@ -214,7 +255,7 @@ export class Breakers implements OnApplicationShutdown {
   }
 
   private timeoutOf(name: string): number {
-    const kind = name.startsWith('webhook:') ? 'webhook' : (name as Dependency);
+    const kind = name.startsWith(WEBHOOK) ? 'webhook' : (name as Dependency);
     return this.config.breakers.timeoutsMs[kind];
   }
 }

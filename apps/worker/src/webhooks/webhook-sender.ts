@@ -1,6 +1,6 @@
 import { AppConfig, InjectConfig } from '@app/config';
 import { Breakers } from '@app/resilience';
-import { WebhookSecrets, guardedLookup, hostOf, signWebhook, targetProblem } from '@app/webhooks';
+import { WebhookSecrets, guardedLookup, signWebhook, targetProblem } from '@app/webhooks';
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -17,6 +17,7 @@ const IDLE_CONNECTION_MS = 4000;
 
 interface Pending {
   id: string;
+  webhook_id: string;
   status: string;
   payload: unknown;
   url: string;
@@ -41,8 +42,9 @@ class ReceiverError extends Error {
 
 /**
  * Makes one attempt at a delivery (CONTRACT §5): the stored body, signed Standard Webhooks style
- * under the subscription's secret, POSTed through the breaker of the target's host (a dead
- * receiver trips its own, not the others'), which aborts it at BREAKER_WEBHOOK_TIMEOUT_MS. The
+ * under the subscription's secret, POSTed through the subscription's own breaker (a dead
+ * receiver trips its own, not another subscriber's on the same host), which aborts it at
+ * BREAKER_WEBHOOK_TIMEOUT_MS. The
  * address is checked when the connection is made, so a name that resolves to an internal
  * address (DNS rebinding included) is refused unless WEBHOOK_ALLOW_HOSTS names it. Redirects are
  * not followed. The attempt is recorded on the delivery; `failed` once `lastAttempt` fails.
@@ -78,7 +80,7 @@ export class WebhookSender implements OnApplicationShutdown {
 
   async attempt(deliveryId: string, lastAttempt: boolean): Promise<Attempt> {
     const [delivery] = await this.dataSource.query<Pending[]>(
-      `SELECT d.id, d.status, d.payload, w.url, w.secret
+      `SELECT d.id, d.webhook_id, d.status, d.payload, w.url, w.secret
          FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = $1`,
       [deliveryId],
     );
@@ -106,7 +108,7 @@ export class WebhookSender implements OnApplicationShutdown {
       // allow-list (it may have changed since the subscription was made).
       const refused = targetProblem(delivery.url, this.config.webhooks.allowHosts);
       if (refused) throw Object.assign(new Error(`url ${refused}`), { code: 'EWEBHOOKTARGET' });
-      const statusCode = await this.breakers.runWebhook(hostOf(url), (signal) =>
+      const statusCode = await this.breakers.runWebhook(delivery.webhook_id, (signal) =>
         this.post(url, body, headers, signal),
       );
       outcome = { delivered: true, final: true, statusCode };
