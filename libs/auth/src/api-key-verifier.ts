@@ -18,6 +18,12 @@ import { SCOPES, Scope } from './scopes';
  * out, database round trip included; one query per key and instance every 500 ms is no load.
  */
 export const UNSUBSCRIBED_TRUST_MS = 500;
+/**
+ * How long a verification is trusted at all, channel or not: the backstop for an invalidation
+ * that was never published (the revoking instance alone could not reach Redis), which no listener
+ * can notice. One query per key and instance a minute.
+ */
+export const MAX_TRUST_MS = 60_000;
 const CACHE_SIZE = 10_000;
 
 interface Cached {
@@ -52,7 +58,8 @@ interface KeyRow {
  * every use). While an instance is not subscribed, or its channel has gone quiet (the heartbeat
  * in libs/redis notices a hung Redis or a dead network, which never close the connection), its
  * cached keys are trusted for at most UNSUBSCRIBED_TRUST_MS, and entries cached before a
- * (re)subscription are not trusted past it either: messages may have been missed.
+ * (re)subscription are not trusted past it either: messages may have been missed. No entry is
+ * trusted past MAX_TRUST_MS.
  */
 @Injectable()
 export class ApiKeyVerifier implements OnModuleInit, OnApplicationShutdown {
@@ -169,9 +176,10 @@ export class ApiKeyVerifier implements OnModuleInit, OnApplicationShutdown {
 
   private trusted(entry: Cached, now: number): boolean {
     const since = this.subscribedSince;
+    const age = now - entry.loadedAt;
     return (
-      (since !== undefined && entry.loadedAt >= since) ||
-      now - entry.loadedAt < UNSUBSCRIBED_TRUST_MS
+      age < MAX_TRUST_MS &&
+      ((since !== undefined && entry.loadedAt >= since) || age < UNSUBSCRIBED_TRUST_MS)
     );
   }
 

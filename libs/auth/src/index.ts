@@ -1,7 +1,7 @@
 export { AccessTokenService } from './access-token.service';
 export { generateApiKey } from './api-key-format';
 export { ApiKeyUsage } from './api-key-usage';
-export { ApiKeyVerifier, UNSUBSCRIBED_TRUST_MS } from './api-key-verifier';
+export { ApiKeyVerifier, MAX_TRUST_MS, UNSUBSCRIBED_TRUST_MS } from './api-key-verifier';
 export { AuthModule } from './auth.module';
 export { AUTHENTICATION_FAILURES } from './authentication-failures';
 export type { AuthenticationFailures } from './authentication-failures';
