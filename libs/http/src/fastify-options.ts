@@ -55,7 +55,7 @@ export function nestsDeeperThan(text: string, max: number): boolean {
  * HTTP_REQUEST_TIMEOUT_MS (its default, 30 s, would let a 1 s bound last 31 s). The check walks
  * only the connections with a request still arriving.
  */
-export const CONNECTIONS_CHECK_INTERVAL_MS = 500;
+const CONNECTIONS_CHECK_INTERVAL_MS = 500;
 
 /**
  * What Node's http server reports on a connection before Fastify has a request for it (a timeout

@@ -2,11 +2,7 @@ export { ApiException, apiExceptionIn, notFound } from './api.exception';
 export { ERROR_CATALOG } from './error-codes';
 export { parseIfMatch } from './etag';
 export type { IfMatch } from './etag';
-export {
-  CONNECTIONS_CHECK_INTERVAL_MS,
-  applyHttpConventions,
-  fastifyOptions,
-} from './fastify-options';
+export { applyHttpConventions, fastifyOptions } from './fastify-options';
 export { HttpConventionsModule } from './http.module';
 export { Keyset } from './keyset';
 export { installLeanAsyncBind } from './lean-async-bind';
