@@ -30,5 +30,10 @@ module.exports = async function globalSetup() {
   // Specs that fire hundreds of requests at an in-process api block its event loop by design;
   // shedding would turn them away. test/load-shedding.e2e-spec.ts turns it on for its own app.
   process.env.LOAD_SHED_EVENT_LOOP_DELAY_MS = '0';
+  // Likewise the handler timeout: hundreds of concurrent logins (scrypt, on two cores) can take
+  // longer than its 10 s, and a 503 would leave their hashing running into the next spec (its
+  // connections then wait behind it in libuv's thread pool). test/timeouts.e2e-spec.ts sets its
+  // own.
+  process.env.HTTP_HANDLER_TIMEOUT_MS = '120000';
   process.env.TASKHUB_TEST_RUN = JSON.stringify({ runId, database: name, admin: base.toString() });
 };
