@@ -276,7 +276,7 @@ describe('If-Match on resources without versions', () => {
           body: { requestsPerMinute: 9 },
           headers: { 'if-match': '*' },
         });
-        expect(await eventually(waitingForALock, (count) => count > 0, 5000)).toBe(1);
+        expect(await eventually(waitingForALock, (count) => count > 0, 5000)).toBeGreaterThan(0);
         await deleter.query(`DELETE FROM rate_limit_configs WHERE identifier = $1`, [identifier]);
         await deleter.commitTransaction();
         expectProblem(await put, 412, 'PRECONDITION_FAILED');
