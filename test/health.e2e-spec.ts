@@ -207,5 +207,38 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
         expect(problem).toBeDefined();
       }
     });
+
+    it('documents If-Match and its 412 on every PATCH, PUT and DELETE under /v1', async () => {
+      const doc = (await call(app, { method: 'GET', url: '/docs-json' })).body;
+      const writes = Object.entries(doc.paths as Record<string, Record<string, any>>)
+        .filter(([path]) => path.startsWith('/v1/'))
+        .flatMap(([path, methods]) =>
+          Object.entries(methods)
+            .filter(([method]) => ['patch', 'put', 'delete'].includes(method))
+            .map(([method, op]) => ({
+              route: `${method.toUpperCase()} ${path}`,
+              ifMatch: (op.parameters ?? []).some(
+                (p: { in: string; name: string }) => p.in === 'header' && p.name === 'If-Match',
+              ),
+              412: op.responses['412'] !== undefined,
+            })),
+        );
+      // Every write route the API has, versioned or not: none may ignore If-Match.
+      expect(writes.map((write) => write.route).sort()).toEqual([
+        'DELETE /v1/admin/rate-limits/{identifier}',
+        'DELETE /v1/api-keys/{id}',
+        'DELETE /v1/categories/{id}',
+        'DELETE /v1/tasks/{id}',
+        'DELETE /v1/webhooks/{id}',
+        'PATCH /v1/admin/users/{id}',
+        'PATCH /v1/categories/{id}',
+        'PATCH /v1/tasks/{id}',
+        'PUT /v1/admin/flags',
+        'PUT /v1/admin/rate-limits/{identifier}',
+      ]);
+      for (const write of writes) {
+        expect(write).toEqual({ route: write.route, ifMatch: true, 412: true });
+      }
+    });
   });
 });

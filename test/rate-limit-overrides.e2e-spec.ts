@@ -480,6 +480,28 @@ describe('admin rate-limit overrides (CONTRACT §6)', () => {
       }
     });
 
+    it('a PUT or DELETE with an If-Match tag is 412, and the override still applies', async () => {
+      const user = await registerUser(app);
+      const identifier = `user:${user.id}`;
+      expect((await put(identifier, { requestsPerMinute: 50 })).status).toBe(201);
+      const tagged = { ...asAdmin(), headers: { 'if-match': '"garbage"' } };
+      const url = `${PATH}/${identifier}`;
+      const body = { requestsPerMinute: 2 };
+      expectProblem(
+        await call(app, { method: 'PUT', url, body, ...tagged }),
+        412,
+        'PRECONDITION_FAILED',
+      );
+      expectProblem(
+        await call(app, { method: 'DELETE', url, ...tagged }),
+        412,
+        'PRECONDITION_FAILED',
+      );
+      const limited = await me(user);
+      expect(limited.status).toBe(200);
+      expect(limited.headers['x-ratelimit-limit']).toBe('50');
+    });
+
     it('reaches a second instance within 1 s of the PUT, and so does its removal', async () => {
       const user = await registerUser(app);
       expect(await limitThere(user)).toBe(FREE_TIER_LIMIT);

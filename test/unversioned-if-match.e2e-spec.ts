@@ -3,6 +3,7 @@ import {
   type TestUser,
   call,
   createApiKey,
+  eventually,
   expectProblem,
   registerUser,
 } from '@app/testing';
@@ -44,6 +45,8 @@ describe('If-Match on resources without versions', () => {
     ok: number;
     /** A PUT that creates what it names. */
     creates?: boolean;
+    /** The resource is the caller's own: another user's is 404 like a missing one. */
+    owned?: boolean;
     /** Its write leaves the state as it was (flags already so: the run's flags are shared). */
     idempotent?: boolean;
   }
@@ -79,6 +82,7 @@ describe('If-Match on resources without versions', () => {
       state: (url) => db.query(`SELECT * FROM webhooks WHERE id = $1`, [lastSegment(url)]),
       as: () => user,
       ok: 204,
+      owned: true,
     },
     'DELETE /v1/api-keys/:id': {
       method: 'DELETE',
@@ -87,6 +91,7 @@ describe('If-Match on resources without versions', () => {
       state: (url) => db.query(`SELECT revoked_at FROM api_keys WHERE id = $1`, [lastSegment(url)]),
       as: () => user,
       ok: 204,
+      owned: true,
     },
     'PATCH /v1/admin/users/:id': {
       method: 'PATCH',
@@ -137,11 +142,17 @@ describe('If-Match on resources without versions', () => {
     },
   };
 
-  const send = (write: Write, url: string, body: unknown, ifMatch: string): Promise<Reply<any>> =>
+  const send = (
+    write: Write,
+    url: string,
+    body: unknown,
+    ifMatch: string,
+    as = write.as(),
+  ): Promise<Reply<any>> =>
     call(app, {
       method: write.method,
       url,
-      token: write.as().accessToken,
+      token: as.accessToken,
       body: write.method === 'DELETE' ? undefined : body,
       headers: { 'if-match': ifMatch },
     });
@@ -186,5 +197,94 @@ describe('If-Match on resources without versions', () => {
         },
       );
     }
+
+    if (write.owned) {
+      it("another user's: 404 whatever the If-Match, and nothing changed", async () => {
+        const { url, body } = await write.make();
+        const before = await write.state(url);
+        const intruder = await registerUser(app);
+        for (const tag of ['"garbage"', '*']) {
+          expectProblem(await send(write, url, body, tag, intruder), 404, 'NOT_FOUND');
+        }
+        expect(await write.state(url)).toEqual(before);
+      });
+    }
+  });
+
+  it('a refused DELETE /v1/api-keys/:id leaves the key working', async () => {
+    const key = await createApiKey(app, user);
+    const url = `/v1/api-keys/${key.id}`;
+    const refused = await call(app, {
+      method: 'DELETE',
+      url,
+      token: user.accessToken,
+      headers: { 'if-match': '"garbage"' },
+    });
+    expectProblem(refused, 412, 'PRECONDITION_FAILED');
+    const used = await call(app, {
+      method: 'GET',
+      url: '/v1/tasks',
+      headers: { 'x-api-key': key.key },
+    });
+    expect(used.status).toBe(200);
+  });
+
+  it('PATCH /v1/admin/users/:id evaluates If-Match before the body, as tasks do: 412 for {}', async () => {
+    const target = await registerUser(app);
+    const url = `/v1/admin/users/${target.id}`;
+    const patch = (ifMatch: string) =>
+      call(app, {
+        method: 'PATCH',
+        url,
+        token: admin.accessToken,
+        body: {},
+        headers: { 'if-match': ifMatch },
+      });
+    expectProblem(await patch('"garbage"'), 412, 'PRECONDITION_FAILED');
+    // Then the body: a PATCH that changes nothing is still refused.
+    expectProblem(await patch('*'), 400, 'VALIDATION_FAILED');
+  });
+
+  describe('PUT /v1/admin/rate-limits/:identifier with If-Match: *', () => {
+    /** Backends of this database waiting for a lock on a rate-limit override. */
+    const waitingForALock = async (): Promise<number> => {
+      const [row] = await db.query<{ count: number }[]>(
+        `SELECT count(*)::int AS count FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'
+            AND query ILIKE '%rate_limit_configs%'`,
+      );
+      return row.count;
+    };
+
+    it('replaces only: deleted while it waits for the row, it is 412 and creates nothing', async () => {
+      const url = await newOverride();
+      const identifier = lastSegment(url);
+      const stored = () =>
+        db.query(`SELECT * FROM rate_limit_configs WHERE identifier = $1`, [identifier]);
+      // A concurrent DELETE, held at the point where the PUT has found the override.
+      const deleter = db.createQueryRunner();
+      await deleter.connect();
+      try {
+        await deleter.startTransaction();
+        await deleter.query(`SELECT 1 FROM rate_limit_configs WHERE identifier = $1 FOR UPDATE`, [
+          identifier,
+        ]);
+        const put = call(app, {
+          method: 'PUT',
+          url,
+          token: admin.accessToken,
+          body: { requestsPerMinute: 9 },
+          headers: { 'if-match': '*' },
+        });
+        expect(await eventually(waitingForALock, (count) => count > 0, 5000)).toBeGreaterThan(0);
+        await deleter.query(`DELETE FROM rate_limit_configs WHERE identifier = $1`, [identifier]);
+        await deleter.commitTransaction();
+        expectProblem(await put, 412, 'PRECONDITION_FAILED');
+        expect(await stored()).toEqual([]);
+      } finally {
+        if (deleter.isTransactionActive) await deleter.rollbackTransaction();
+        await deleter.release();
+      }
+    });
   });
 });

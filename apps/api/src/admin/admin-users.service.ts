@@ -37,10 +37,11 @@ export class AdminUsersService {
    * the new role and tier within a second; access tokens carry them from the next sign-in.
    */
   async update(id: string, dto: UpdateAdminUserDto, ifMatch: IfMatch): Promise<UserDto> {
-    const changes = requireChanges(dto);
+    // The precondition before the body, as for tasks (RFC 9110 §13.2.1): 404, then 412, then 400.
     await checkUnversioned(ifMatch, 'User', () =>
       this.dataSource.manager.existsBy(UserEntity, { id }),
     );
+    const changes = requireChanges(dto);
     const user = await this.dataSource.transaction(async (manager) => {
       if (changes.role === 'user') {
         // Every admin row, locked in one order (no deadlock between two demotions): a concurrent

@@ -12,7 +12,7 @@ import {
   RATE_LIMIT_RESOURCE as RESOURCE,
   isRateLimitIdentifier,
 } from './dto/rate-limit.dto';
-import { checkUnversioned } from '../common/owned-rows';
+import { checkUnversioned, unversionedStarFailed } from '../common/owned-rows';
 import { futureExpiry } from '../common/validators';
 
 /** The cursor names its order, like @app/http's Keyset cursors, so another order's is refused. */
@@ -50,6 +50,26 @@ function decodeCursor(cursor: string): string {
   }
   return p.v;
 }
+
+/** What a PUT writes over an override ($2..$4: requestsPerMinute, reason, expiresAt). */
+const REPLACEMENT = 'requests_per_minute = $2, reason = $3, expires_at = $4, updated_at = now()';
+
+/**
+ * `xmax = 0` holds only for a row version this statement inserted: one it updated carries the row
+ * lock ON CONFLICT took. That is how one statement tells 201 from 200.
+ */
+const UPSERT = `INSERT INTO rate_limit_configs AS c (identifier, requests_per_minute, reason, expires_at)
+  VALUES ($1, $2, $3, $4)
+  ON CONFLICT (identifier) DO UPDATE SET ${REPLACEMENT}
+  RETURNING c.*, (c.xmax = 0) AS created`;
+
+/**
+ * Replaces only (`If-Match: *`), in the statement that writes: an UPDATE that waited for a
+ * concurrent DELETE finds no row, where a check before an upsert would have let it create one.
+ */
+const REPLACE = `UPDATE rate_limit_configs AS c SET ${REPLACEMENT}
+  WHERE c.identifier = $1
+  RETURNING c.*, false AS created`;
 
 /**
  * Administrators' per-client limits (CONTRACT §6). Every instance re-reads them within
@@ -98,7 +118,7 @@ export class RateLimitsService {
   /**
    * Creates or replaces the override in one statement, so two concurrent PUTs of the same
    * identifier cannot both try to insert. A replacement keeps createdAt; fields left out are
-   * cleared, as PUT replaces the whole resource.
+   * cleared, as PUT replaces the whole resource. With `If-Match: *` it only replaces.
    */
   async put(
     identifier: string,
@@ -106,20 +126,15 @@ export class RateLimitsService {
     ifMatch: IfMatch,
   ): Promise<{ created: boolean; body: RateLimitDto }> {
     const expiresAt = futureExpiry(dto.expiresAt);
-    await checkUnversioned(ifMatch, RESOURCE, () => this.configs.existsBy({ identifier }), true);
-    // `xmax = 0` holds only for a row version this statement inserted: one it updated carries
-    // the row lock ON CONFLICT took. That is how one statement tells 201 from 200.
-    const [row] = await this.configs.query<StoredRow[]>(
-      `INSERT INTO rate_limit_configs AS c (identifier, requests_per_minute, reason, expires_at)
-       VALUES ($1, $2, $3, $4)
-       ON CONFLICT (identifier) DO UPDATE
-         SET requests_per_minute = EXCLUDED.requests_per_minute,
-             reason = EXCLUDED.reason,
-             expires_at = EXCLUDED.expires_at,
-             updated_at = now()
-       RETURNING c.*, (c.xmax = 0) AS created`,
-      [identifier, dto.requestsPerMinute, dto.reason ?? null, expiresAt],
-    );
+    // The PUT would create a missing override, so a tag fails whether or not one exists.
+    await checkUnversioned(ifMatch, RESOURCE, () => Promise.resolve(true));
+    const values = [identifier, dto.requestsPerMinute, dto.reason ?? null, expiresAt];
+    // TypeORM answers an UPDATE with [rows, count], an INSERT with the rows.
+    const [row] =
+      ifMatch === 'any'
+        ? (await this.configs.query<[StoredRow[], number]>(REPLACE, values))[0]
+        : await this.configs.query<StoredRow[]>(UPSERT, values);
+    if (!row && ifMatch === 'any') throw unversionedStarFailed(RESOURCE);
     if (!row) throw new Error(`The upsert of ${identifier} returned no row`);
     await this.applyHere();
     return {

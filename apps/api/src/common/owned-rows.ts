@@ -37,27 +37,31 @@ export async function lockOwnedForWrite<T extends Owned>(
  * If-Match on a resource that has no versions, and so no entity tag (RFC 9110 §13.1.1): a list of
  * tags never matches, and `*` holds while the resource exists. Called before the write, which
  * then does not happen when this throws: 412, or 404 for a missing resource (a response that
- * would not have been 2xx ignores the precondition, §13.2.1). `creates`: a PUT that would create
- * the resource, where a failed condition is 412 whether or not it exists.
+ * would not have been 2xx ignores the precondition, §13.2.1). `*` passes here: the write itself
+ * must then refuse a missing resource in the statement that writes (404, or
+ * unversionedStarFailed for a PUT that would create), so that a concurrent DELETE cannot slip in
+ * between a check and the write. `exists` of a PUT that creates is always true: the PUT would
+ * succeed on a missing resource, so the condition is evaluated, and fails, either way.
  */
 export async function checkUnversioned(
   ifMatch: IfMatch,
   resource: string,
   exists: () => Promise<boolean>,
-  creates = false,
 ): Promise<void> {
-  if (ifMatch === undefined || (ifMatch === 'any' && !creates)) return;
-  const found = await exists();
-  if (ifMatch === 'any' ? !found : found || creates) {
-    throw new ApiException(
-      'PRECONDITION_FAILED',
-      ifMatch === 'any'
-        ? `If-Match: * requires the ${resource.toLowerCase()} to exist.`
-        : `This ${resource.toLowerCase()} has no entity tag, so no If-Match tag can match; send none, or *.`,
-    );
-  }
-  if (!found) throw notFound(resource);
+  if (!Array.isArray(ifMatch)) return;
+  if (!(await exists())) throw notFound(resource);
+  throw new ApiException(
+    'PRECONDITION_FAILED',
+    `This ${resource.toLowerCase()} has no entity tag, so no If-Match tag can match; send none, or *.`,
+  );
 }
+
+/** `If-Match: *` on a PUT that found nothing to replace: it must not create. */
+export const unversionedStarFailed = (resource: string): ApiException =>
+  new ApiException(
+    'PRECONDITION_FAILED',
+    `If-Match: * requires the ${resource.toLowerCase()} to exist.`,
+  );
 
 /** The SQLSTATE of a failed query, for mapping constraint violations to problems. */
 export function sqlState(error: unknown): string | undefined {
