@@ -224,12 +224,18 @@ describe('rate limiting', () => {
           };
         }),
       );
-      expect(statuses.filter((s) => s === 200)).toHaveLength(100);
-      expect(statuses.filter((s) => s === 429)).toHaveLength(900);
-      // Every decision was Redis's: spread over the three instances, summing to the limit.
-      expect(decisions.map((d) => d.fallback)).toEqual([0, 0, 0]);
+      // Redis's decisions, spread over the three instances, admitted exactly the limit. A decision
+      // that waited past its 50 ms bound fell back to the instance's own count (CONTRACT §6): on
+      // two cores running three apis and this load, a handful may (2 of 1 000, in one CI run),
+      // and each can add one admission at most; Redis never counts them.
+      const fallbacks = decisions.reduce((sum, d) => sum + d.fallback, 0);
+      expect(fallbacks).toBeLessThanOrEqual(10);
       expect(decisions.reduce((sum, d) => sum + d.allowed, 0)).toBe(100);
       expect(decisions.every((d) => d.allowed + d.limited > 0)).toBe(true);
+      const admitted = statuses.filter((s) => s === 200).length;
+      expect(admitted).toBeGreaterThanOrEqual(100);
+      expect(admitted).toBeLessThanOrEqual(100 + fallbacks);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(1000 - admitted);
       // Redis holds exactly the admitted requests for this client.
       const redis = new Redis(config.redis.url, { keyPrefix: prefix });
       try {
