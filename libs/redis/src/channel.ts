@@ -12,15 +12,9 @@ export interface ChannelListener {
   message(message: string): void;
 }
 
-export interface ChannelOptions {
-  /** How often the subscribed connection is pinged (ms). */
-  heartbeatMs: number;
-  /** A ping unanswered this long (ms) means the channel has gone quiet. */
-  deadlineMs: number;
-}
-
 /**
- * The channel's heartbeat. Detection takes at most CHANNEL_HEARTBEAT_MS + CHANNEL_DEADLINE_MS
+ * The channel's heartbeat: the subscribed connection is pinged every CHANNEL_HEARTBEAT_MS, and a
+ * ping unanswered within CHANNEL_DEADLINE_MS means it has gone quiet. Detection takes at most CHANNEL_HEARTBEAT_MS + CHANNEL_DEADLINE_MS
  * (350 ms) from the moment Redis stops answering, well inside the trust bounds that depend on it
  * (API keys: UNSUBSCRIBED_TRUST_MS; the cache: LOCAL_TOKEN_TTL_MS). Twenty pings a second per
  * instance and channel are nothing to Redis.
@@ -37,19 +31,14 @@ export const CHANNEL_DEADLINE_MS = 250;
  * A subscribed connection is silent when no one publishes, so silence alone says nothing: a Redis
  * that hangs (SIGSTOP, a full disk, a long script) or a network that drops packets leaves the
  * socket open and never reports an error, and an instance would go on trusting what it cached.
- * So the connection is pinged every `heartbeatMs`; PING is answered on the same connection, in
+ * So the connection is pinged (the heartbeat above); PING is answered on the same connection, in
  * order with the messages, so a pong proves that every message Redis published before it has been
- * heard. A ping unanswered within `deadlineMs` reports the channel lost, and the connection is
+ * heard. A ping unanswered in time reports the channel lost, and the connection is
  * dropped and made again (a hung socket may never close by itself); the listener hears
  * `subscribed` once a new subscription is confirmed. Returns a function that closes the
  * connection.
  */
-export function listen(
-  redis: Redis,
-  channel: string,
-  listener: ChannelListener,
-  options: ChannelOptions = { heartbeatMs: CHANNEL_HEARTBEAT_MS, deadlineMs: CHANNEL_DEADLINE_MS },
-): () => void {
+export function listen(redis: Redis, channel: string, listener: ChannelListener): () => void {
   const subscriber = redis.duplicate({ autoResubscribe: false, lazyConnect: false });
   /** The subscription is confirmed and its last ping (if any) was answered in time. */
   let live = false;
@@ -67,7 +56,7 @@ export function listen(
     if (subscriber.status === 'ready') subscriber.disconnect(true);
   };
   subscriber.on('ready', () => {
-    withTimeout(subscriber.subscribe(channel), options.deadlineMs).then(() => {
+    withTimeout(subscriber.subscribe(channel), CHANNEL_DEADLINE_MS).then(() => {
       live = true;
       listener.subscribed();
     }, reconnect);
@@ -78,14 +67,14 @@ export function listen(
   const heartbeat = setInterval(() => {
     if (!live || pinging) return;
     pinging = true;
-    withTimeout(subscriber.ping(), options.deadlineMs).then(
+    withTimeout(subscriber.ping(), CHANNEL_DEADLINE_MS).then(
       () => (pinging = false),
       () => {
         pinging = false;
         reconnect();
       },
     );
-  }, options.heartbeatMs);
+  }, CHANNEL_HEARTBEAT_MS);
   heartbeat.unref();
   return () => {
     clearInterval(heartbeat);
