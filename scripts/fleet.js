@@ -300,10 +300,9 @@ class Nginx {
 
 // --- the fleet -------------------------------------------------------------------------------
 
-const entry = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${settings.port}`;
-const nginx = new Nginx(
-  `${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${settings.port}`,
-);
+const listen = `${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${settings.port}`;
+const entry = `http://${listen}`;
+const nginx = new Nginx(listen);
 /** The api instances in nginx's rotation, and the workers. */
 let apis = [];
 let workers = [];
@@ -439,6 +438,7 @@ async function main() {
 }
 
 main().catch((error) => {
+  if (state === 'stopping') return; // asked to stop while starting: that path exits
   process.stderr.write(`fleet: ${error.message}\n`);
   void stopAll().then(() => process.exit(1));
 });
