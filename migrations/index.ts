@@ -5,6 +5,7 @@ import { RequestLogs1795651200000 } from './1795651200000-request-logs';
 import { Outbox1795737600000 } from './1795737600000-outbox';
 import { Webhooks1795824000000 } from './1795824000000-webhooks';
 import { Jobs1795910400000 } from './1795910400000-jobs';
+import { RequestLogPartitionFunctions1795996800000 } from './1795996800000-request-log-partition-functions';
 
 /**
  * Every migration, in order. Listed rather than globbed so the compiled apps, the CLI and the
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   Outbox1795737600000,
   Webhooks1795824000000,
   Jobs1795910400000,
+  RequestLogPartitionFunctions1795996800000,
 ];

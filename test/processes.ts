@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export const BUILT = {
   api: join(__dirname, '../dist/apps/api/apps/api/src/main.js'),
   worker: join(__dirname, '../dist/apps/worker/apps/worker/src/main.js'),
+  /** `run` or `revert`, as the production image runs migrations. */
+  migrate: join(__dirname, '../dist/apps/api/apps/api/src/migrate.js'),
 };
 
 export async function freePort(): Promise<number> {
@@ -28,11 +30,15 @@ export interface Running {
 }
 
 /** Runs a built app (`npm test` builds first) as production would, with this run's services. */
-export function runBuilt(app: keyof typeof BUILT, env: Record<string, string>): Running {
+export function runBuilt(
+  app: keyof typeof BUILT,
+  env: Record<string, string>,
+  args: string[] = [],
+): Running {
   if (!existsSync(BUILT[app])) throw new Error(`${BUILT[app]} is missing: run npm run build first`);
   let out = '';
   let err = '';
-  const child = spawn(process.execPath, [BUILT[app]], {
+  const child = spawn(process.execPath, [BUILT[app], ...args], {
     env: { ...process.env, LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

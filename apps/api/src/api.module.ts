@@ -29,7 +29,7 @@ export class ApiModule {
       imports: [
         ConfigModule.forRoot(config),
         ObservabilityModule.forRoot('api'),
-        DatabaseModule.forRoot({ applicationName: 'taskhub-api', migrate: true }),
+        DatabaseModule.forRoot({ applicationName: 'taskhub-api' }),
         RedisModule,
         ResilienceModule,
         CacheModule,

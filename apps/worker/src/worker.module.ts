@@ -23,7 +23,7 @@ export class WorkerModule {
       imports: [
         ConfigModule.forRoot(config),
         ObservabilityModule.forRoot('worker'),
-        DatabaseModule.forRoot({ applicationName: 'taskhub-worker', migrate: true }),
+        DatabaseModule.forRoot({ applicationName: 'taskhub-worker' }),
         BreakersModule,
         OutboxModule,
         WebhooksModule,

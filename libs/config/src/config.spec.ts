@@ -177,6 +177,17 @@ describe('parseConfig', () => {
     );
   });
 
+  it('migrates at start unless DATABASE_MIGRATE_ON_START says otherwise', () => {
+    expect(parseConfig({}).database.migrateOnStart).toBe(true);
+    expect(parseConfig({ DATABASE_MIGRATE_ON_START: '' }).database.migrateOnStart).toBe(true);
+    expect(parseConfig({ DATABASE_MIGRATE_ON_START: 'false' }).database.migrateOnStart).toBe(false);
+    expect(parseConfig({ DATABASE_MIGRATE_ON_START: '0' }).database.migrateOnStart).toBe(false);
+    expect(parseConfig({ DATABASE_MIGRATE_ON_START: ' True ' }).database.migrateOnStart).toBe(true);
+    expect(errorOf({ DATABASE_MIGRATE_ON_START: 'no' })).toBe(
+      'Invalid configuration: DATABASE_MIGRATE_ON_START: expected true or false (got "no")',
+    );
+  });
+
   it('splits replica URLs', () => {
     expect(
       parseConfig({ DATABASE_REPLICA_URLS: 'postgres://r1/db, postgres://r2/db' }).database

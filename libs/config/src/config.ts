@@ -93,6 +93,7 @@ const schema = z.object({
   DATABASE_POOL_SIZE: int(1, 500).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5000),
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(5000),
+  DATABASE_MIGRATE_ON_START: bool.default(true),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://localhost:6379'),
   REDIS_KEY_PREFIX: z.string().default('taskhub:'),
   RABBITMQ_URL: url(['amqp:', 'amqps:']).default('amqp://guest:guest@localhost:5672'),
@@ -180,6 +181,14 @@ export interface AppConfig {
     poolSize: number;
     statementTimeoutMs: number;
     connectTimeoutMs: number;
+    /**
+     * At start, the api and the worker create the database if it is missing and apply pending
+     * migrations (under an advisory lock). When false they do neither, and exit at start while
+     * the database is missing or a migration this build knows is not applied: the schema is then
+     * the business of `migrate.js run`, with a role that may change it (README "Database and
+     * migrations").
+     */
+    migrateOnStart: boolean;
   };
   redis: { url: string; keyPrefix: string };
   rabbitmq: { url: string; queuePrefix: string; prefetch: number };
@@ -326,6 +335,7 @@ export function parseConfig(env: Env): AppConfig {
       poolSize: e.DATABASE_POOL_SIZE,
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+      migrateOnStart: e.DATABASE_MIGRATE_ON_START,
     },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
     rabbitmq: {

@@ -50,3 +50,36 @@ export async function runMigrations(dataSource: DataSource): Promise<string[]> {
     await runner.release();
   }
 }
+
+/** The migrations this build knows that the database has not applied, in order. Reads only. */
+export async function pendingMigrations(dataSource: DataSource): Promise<string[]> {
+  const table = dataSource.options.migrationsTableName ?? 'migrations';
+  // No migrations table yet (an empty database) means none applied. TypeORM's own check
+  // (showMigrations) would create the table, which a role without DDL rights may not.
+  const [{ exists }] = await dataSource.query<[{ exists: boolean }]>(
+    'SELECT to_regclass($1) IS NOT NULL AS exists',
+    [table],
+  );
+  const rows: Array<{ name: string }> = exists
+    ? await dataSource.query(`SELECT name FROM ${dataSource.driver.escape(table)}`)
+    : [];
+  const applied = new Set(rows.map((row) => row.name));
+  return dataSource.migrations
+    .map((migration) => migration.name ?? migration.constructor.name)
+    .filter((name) => !applied.has(name));
+}
+
+/**
+ * Start-up refused with DATABASE_MIGRATE_ON_START=false: the database or its schema is not what
+ * this build needs, and the app may not fix it. Waiting would not fix it either.
+ */
+export class SchemaNotReadyError extends Error {
+  override name = 'SchemaNotReadyError';
+
+  constructor(problem: string) {
+    super(
+      `${problem}. DATABASE_MIGRATE_ON_START is false, so run the migrations first with a role ` +
+        'that may change the schema: node dist/apps/api/apps/api/src/migrate.js run',
+    );
+  }
+}

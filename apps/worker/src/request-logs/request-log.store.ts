@@ -19,15 +19,18 @@ const PROCESSED_MESSAGES_KEPT_DAYS = 14;
 const ALREADY_THERE = ['42P07', '23505'];
 
 const dayOf = (ms: number): number => Math.floor(ms / DAY_MS) * DAY_MS;
-const partitionName = (day: number): string =>
-  `request_logs_p${new Date(day).toISOString().slice(0, 10).replaceAll('-', '')}`;
+/** A day as the partition functions take it: YYYY-MM-DD (UTC). */
+const isoDay = (day: number): string => new Date(day).toISOString().slice(0, 10);
 
 /**
  * The worker's side of the request log: stores each batch once (the message id is claimed in the
  * same transaction as the insert, so a batch delivered twice is stored once), in daily partitions
  * of `request_logs` that it creates before writing to them, and drops the partitions older than
  * REQUEST_LOG_RETENTION_DAYS at start and then hourly. Why partitions of our own rather than
- * pg_partman: that is an extension to install on the server, for two statements.
+ * pg_partman: that is an extension to install on the server, for two statements. Those two are
+ * DDL, which the apps' role may not run: the functions request_logs_create_partition and
+ * request_logs_drop_partition (migrations/1795996800000-request-log-partition-functions.ts) run
+ * them with the rights of the role that migrates.
  */
 @Injectable()
 export class RequestLogStore implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -92,9 +95,12 @@ export class RequestLogStore implements OnApplicationBootstrap, OnApplicationShu
       if (!match) continue;
       const day = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
       if (day >= oldest) continue;
-      await this.dataSource.query(`DROP TABLE IF EXISTS ${name}`);
+      const [{ gone }] = await this.dataSource.query<[{ gone: boolean }]>(
+        'SELECT request_logs_drop_partition($1::date) AS gone',
+        [isoDay(day)],
+      );
       this.partitions.delete(day);
-      dropped.push(name);
+      if (gone) dropped.push(name);
     }
     if (dropped.length > 0) this.logger.log(`dropped expired partitions: ${dropped.join(', ')}`);
     await forgetProcessedMessages(this.dataSource, PROCESSED_MESSAGES_KEPT_DAYS);
@@ -108,13 +114,10 @@ export class RequestLogStore implements OnApplicationBootstrap, OnApplicationShu
   private async ensurePartitions(days: number[]): Promise<void> {
     for (const day of new Set(days)) {
       if (this.partitions.has(day)) continue;
-      const from = new Date(day).toISOString();
-      const to = new Date(day + DAY_MS).toISOString();
       try {
-        await this.dataSource.query(
-          `CREATE TABLE IF NOT EXISTS ${partitionName(day)} PARTITION OF request_logs
-             FOR VALUES FROM ('${from}') TO ('${to}')`,
-        );
+        await this.dataSource.query('SELECT request_logs_create_partition($1::date)', [
+          isoDay(day),
+        ]);
       } catch (error) {
         if (!ALREADY_THERE.includes((error as { code?: string }).code ?? '')) throw error;
       }

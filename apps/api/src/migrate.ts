@@ -1,14 +1,18 @@
 /**
- * `npm run migration:run` / `migration:revert`: creates the database if it is missing, then
- * applies pending migrations (under the same advisory lock the api takes at start) or reverts
- * the last one. (`migration:generate` is the TypeORM CLI, with libs/database/src/data-source.ts.)
+ * Applies or reverts migrations, apart from the apps: `node dist/apps/api/apps/api/src/migrate.js
+ * run|revert` in the built image (which has no ts-node), `npm run migration:run|revert` in a
+ * checkout. `run` creates the database if it is missing, then applies pending migrations under
+ * the advisory lock the apps take when they migrate at start; `revert` reverts the last one.
+ * Run it with a role that may change the schema, and the apps with DATABASE_MIGRATE_ON_START=false
+ * and one that may not (README "Database and migrations"). (`migration:generate` is the TypeORM
+ * CLI, with libs/database/src/data-source.ts.)
  */
 import { loadConfig } from '@app/config';
 import { buildDataSourceOptions, ensureDatabase, runMigrations } from '@app/database';
 import { DataSource } from 'typeorm';
 
 async function main(command: string | undefined): Promise<void> {
-  if (command !== 'run' && command !== 'revert') throw new Error('usage: migrate.ts run|revert');
+  if (command !== 'run' && command !== 'revert') throw new Error('usage: migrate run|revert');
   const config = loadConfig();
   await ensureDatabase(config.database.url, config.database.connectTimeoutMs);
   const dataSource = await new DataSource(
