@@ -93,6 +93,7 @@ const schema = z.object({
   DATABASE_POOL_SIZE: int(1, 500).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5000),
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(5000),
+  DATABASE_MIGRATE_ON_START: bool.default(true),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://localhost:6379'),
   REDIS_KEY_PREFIX: z.string().default('taskhub:'),
   RABBITMQ_URL: url(['amqp:', 'amqps:']).default('amqp://guest:guest@localhost:5672'),
