@@ -3,8 +3,11 @@
  * production configuration that sets only variables the config reads, the probes ask the routes
  * and port the app serves, shutdown fits the grace period and outlasts a readiness period, the
  * pods run as the image's non-root user, and a rolling deploy never drops below the replicas.
+ * Every object is valid against the Kubernetes API's schemas, strictly: a misspelt field fails
+ * (test/k8s-schemas.js), and a broken copy of a manifest shows that the check can fail.
  */
 import { parseConfig } from '@app/config';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -29,6 +32,7 @@ interface Container {
   readinessProbe: Probe;
 }
 interface Manifest {
+  apiVersion: string;
   kind: string;
   metadata: { name: string };
   data?: Record<string, string>;
@@ -48,6 +52,15 @@ const find = (kind: string, name: string): Manifest => {
   return found;
 };
 
+/** Each object's problems against the Kubernetes schemas, strictly (see test/k8s-schemas.js). */
+function schemaProblems(objects: unknown[]): string[][] {
+  const output = execFileSync(process.execPath, [join(root, 'test', 'k8s-schemas.js')], {
+    input: JSON.stringify(objects),
+    encoding: 'utf8',
+  });
+  return JSON.parse(output) as string[][];
+}
+
 /** What the Secret the manifests expect would hold (made outside the repository). */
 const SECRETS = {
   JWT_SECRET: 'k'.repeat(48),
@@ -61,6 +74,33 @@ const APPS = [
   { app: 'api', portVariable: 'PORT', entry: undefined },
   { app: 'worker', portVariable: 'WORKER_PORT', entry: 'dist/apps/worker/apps/worker/src/main.js' },
 ] as const;
+
+describe('k8s: every object', () => {
+  it('is valid against the Kubernetes schemas, with no field they do not name', () => {
+    const problems = schemaProblems(manifests);
+    expect(
+      manifests.map((m, i) => ({ object: `${m.kind} ${m.metadata.name}`, problems: problems[i] })),
+    ).toEqual(manifests.map((m) => ({ object: `${m.kind} ${m.metadata.name}`, problems: [] })));
+  });
+
+  it('fails that check when broken: a misspelt field, a wrong type, an unknown kind', () => {
+    const deployment = structuredClone(find('Deployment', 'taskhub-api'));
+    deployment.spec.template.spec.containers[0].imagePulPolicy = 'Always';
+    deployment.spec.strategy.rollingUpdate.maxUnavailabel = 0;
+    deployment.spec.revisionHistoryLimit = 'ten';
+    const unknown = { ...find('Service', 'taskhub-api'), apiVersion: 'v2' };
+    const [forDeployment, forUnknown] = schemaProblems([deployment, unknown]);
+    expect(forDeployment).toEqual(
+      expect.arrayContaining([
+        '/spec/template/spec/containers/0/imagePulPolicy: not a field of the schema',
+        '/spec/strategy/rollingUpdate/maxUnavailabel: not a field of the schema',
+        expect.stringMatching(/\/spec\/revisionHistoryLimit must be integer/),
+      ]),
+    );
+    expect(forDeployment).toHaveLength(3);
+    expect(forUnknown).toEqual(['no schema for apiVersion v2, kind Service']);
+  });
+});
 
 describe.each(APPS)('k8s: taskhub-$app', ({ app, portVariable, entry }) => {
   const deployment = find('Deployment', `taskhub-${app}`);
