@@ -13,8 +13,11 @@
  * - scheduling, scaling and disruptions: spread over nodes and zones, autoscalers that own the
  *   replica counts (the worker's on its queues' backlog), budgets of one pod at a time, rolling
  *   deploys that never drop below the count;
+ * - the network: the Ingress routes /v1 only, NetworkPolicies admit only the ingress controller,
+ *   Prometheus and the Taskhub pods where each belongs, and Prometheus scrapes both apps.
  */
 import { parseConfig } from '@app/config';
+import { fastifyOptions } from '@app/http';
 import { QUEUES, queueName } from '@app/messaging';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -28,6 +31,10 @@ type Labels = Record<string, string>;
 interface Selector {
   matchLabels?: Labels;
   matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+interface PolicyRule {
+  from: { podSelector?: Selector; namespaceSelector?: Selector }[];
+  ports?: { protocol: string; port: number | string }[];
 }
 interface Probe {
   httpGet: { path: string; port: string };
@@ -166,8 +173,10 @@ describe('k8s: every object', () => {
     deployment.spec.template.spec.containers[0].imagePulPolicy = 'Always';
     deployment.spec.template.spec.topologySpreadConstraints[1].whenUnsatisfable = 'DoNotSchedule';
     deployment.spec.revisionHistoryLimit = 'ten';
+    const monitor = structuredClone(find('PodMonitor', 'taskhub'));
+    monitor.spec.podMetricsEndpoints[0].paht = '/metrics';
     const unknown = { ...find('Service', 'taskhub-api'), apiVersion: 'v2' };
-    const [forDeployment, forUnknown] = schemaProblems([deployment, unknown]);
+    const [forDeployment, forMonitor, forUnknown] = schemaProblems([deployment, monitor, unknown]);
     expect(forDeployment).toEqual(
       expect.arrayContaining([
         '/spec/template/spec/containers/0/imagePulPolicy: not a field of the schema',
@@ -176,6 +185,7 @@ describe('k8s: every object', () => {
       ]),
     );
     expect(forDeployment).toHaveLength(3);
+    expect(forMonitor).toEqual(['/spec/podMetricsEndpoints/0/paht: not a field of the schema']);
     expect(forUnknown).toEqual(['no schema for apiVersion v2, kind Service']);
   });
 
@@ -387,11 +397,38 @@ describe.each(APPS)('k8s: taskhub-$app', ({ app, portVariable, entry, databaseKe
     if (app === 'api') expect(left).toBeGreaterThan(hpa.spec.minReplicas / 2);
     else expect(left).toBeGreaterThanOrEqual(1);
   });
+
+  it('is reachable only from the namespaces that need it, on its http port', () => {
+    const policies = all('NetworkPolicy').filter((p) => selects(p.spec.podSelector, podLabels));
+    expect(policies).toHaveLength(1);
+    const [policy] = policies;
+    expect(policy.spec.policyTypes).toEqual(['Ingress']); // egress stays open: webhooks
+    const sources = (policy.spec.ingress as PolicyRule[]).map((rule) => ({
+      namespaces: rule.from.map((f) => f.namespaceSelector?.matchLabels),
+      ports: rule.ports,
+    }));
+    const allowed = app === 'api' ? ['ingress-nginx', 'monitoring'] : ['monitoring'];
+    expect(sources).toEqual(
+      allowed.map((name) => ({
+        namespaces: [{ 'kubernetes.io/metadata.name': name }],
+        ports: [{ protocol: 'TCP', port: 'http' }],
+      })),
+    );
+  });
+
+  it('is scraped by Prometheus on /metrics', () => {
+    const monitors = all('PodMonitor').filter((m) => selects(m.spec.selector, podLabels));
+    expect(monitors).toHaveLength(1);
+    const [endpoint] = monitors[0].spec.podMetricsEndpoints;
+    expect(endpoint).toMatchObject({ port: 'http', path: '/metrics' });
+    expect(container.ports?.map((p) => p.name)).toContain(endpoint.port);
+  });
 });
 
 describe('k8s: the api', () => {
   const deployment = find('Deployment', 'taskhub-api');
   const container = deployment.spec.template.spec.containers[0] as Container;
+  const config = parseConfig(environment(container));
 
   it('is reached through a Service on the pods’ http port', () => {
     const service = find('Service', 'taskhub-api');
@@ -408,6 +445,47 @@ describe('k8s: the api', () => {
       },
     ]);
     expect(container.resources?.requests?.cpu).toBeDefined(); // Utilization is of the request
+  });
+
+  it('is exposed through the Ingress under /v1 only: no /metrics, /docs or /health', () => {
+    const ingress = find('Ingress', 'taskhub-api');
+    const service = find('Service', 'taskhub-api');
+    expect(ingress.spec.ingressClassName).toBe('nginx');
+    const paths = (ingress.spec.rules as { http: { paths: { path: string }[] } }[]).flatMap(
+      (rule) => rule.http.paths,
+    );
+    expect(paths).toEqual([
+      {
+        path: '/v1',
+        pathType: 'Prefix',
+        backend: { service: { name: service.metadata.name, port: { name: 'http' } } },
+      },
+    ]);
+    // Prefix matches whole path elements.
+    const routed = (url: string) =>
+      paths.some(({ path }) => url === path || url.startsWith(`${path}/`));
+    expect(routed('/v1/tasks')).toBe(true);
+    for (const url of [
+      '/metrics',
+      '/docs',
+      '/docs-json',
+      '/health/live',
+      '/health/ready',
+      '/v10',
+    ]) {
+      expect(routed(url)).toBe(false);
+    }
+  });
+
+  it("refuses bodies over the api's limit at the Ingress, and trusts its one hop", () => {
+    const ingress = find('Ingress', 'taskhub-api');
+    const size = /^(\d+)([km]?)$/.exec(
+      ingress.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-body-size'] ?? '',
+    );
+    const units: Record<string, number> = { '': 1, k: 1024, m: 1024 * 1024 };
+    const bytes = Number(size?.[1]) * (units[size?.[2] ?? ''] ?? NaN);
+    expect(bytes).toBe(fastifyOptions(config).bodyLimit);
+    expect(config.trustProxy).toBe(1);
   });
 });
 
@@ -436,10 +514,58 @@ describe('k8s: the worker', () => {
     });
   });
 
-  it('documents the metrics adapter rule', () => {
+  it('documents the metrics adapter rule, and has RabbitMQ scraped per queue', () => {
     const text = readFileSync(join(root, 'k8s', 'worker.yaml'), 'utf8');
     expect(text).toMatch(/prometheus-adapter/);
     expect(text).toMatch(/seriesQuery: 'rabbitmq_queue_messages_ready\{/);
     expect(text).toMatch(/metricsQuery: 'sum\(<<\.Series>>\{<<\.LabelMatchers>>\}\)'/);
+    const rabbitmq = { 'app.kubernetes.io/name': 'rabbitmq' };
+    const monitors = all('PodMonitor').filter((m) => selects(m.spec.selector, rabbitmq));
+    const paths = monitors.map((m) => (m.spec.podMetricsEndpoints as { path: string }[])[0].path);
+    expect(paths).toEqual(['/metrics/per-object']);
+  });
+});
+
+describe('k8s: Postgres, Redis and RabbitMQ', () => {
+  const appPods = all('Deployment').map((d) => d.spec.template.metadata.labels as Labels);
+
+  it.each([
+    ['postgres', 5432],
+    ['redis', 6379],
+    ['rabbitmq', 5672],
+  ])('%s is reachable on its port from the Taskhub pods and its own only', (name, port) => {
+    const labels = { 'app.kubernetes.io/name': name };
+    const policies = all('NetworkPolicy').filter((p) => selects(p.spec.podSelector, labels));
+    expect(policies).toHaveLength(1);
+    const rules = policies[0].spec.ingress as PolicyRule[];
+    const fromPods = rules.filter((rule) => rule.from.every((f) => f.podSelector));
+    // The client port: every Taskhub pod (the apps and their migration step), nothing else.
+    const clients = fromPods.filter((rule) => rule.ports !== undefined);
+    expect(clients).toHaveLength(1);
+    expect(clients[0].ports).toEqual([{ protocol: 'TCP', port }]);
+    for (const pod of appPods) {
+      expect(clients[0].from.some((f) => f.podSelector && selects(f.podSelector, pod))).toBe(true);
+    }
+    // Its own pods (replication, clustering), on any port.
+    const peers = fromPods.filter((rule) => rule.ports === undefined);
+    expect(peers.map((rule) => rule.from)).toEqual([[{ podSelector: { matchLabels: labels } }]]);
+    // From another namespace: only Prometheus, to RabbitMQ's metrics port.
+    const others = rules.filter((rule) => !fromPods.includes(rule));
+    expect(others).toEqual(
+      name === 'rabbitmq'
+        ? [
+            {
+              from: [
+                {
+                  namespaceSelector: {
+                    matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' },
+                  },
+                },
+              ],
+              ports: [{ protocol: 'TCP', port: 15692 }],
+            },
+          ]
+        : [],
+    );
   });
 });
