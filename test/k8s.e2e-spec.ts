@@ -111,9 +111,8 @@ const SECRETS: Record<string, Record<string, string>> = {
     RABBITMQ_URL: 'amqp://taskhub:pw@rabbitmq:5672',
   },
   'taskhub-database': {
-    MIGRATION_DATABASE_URL: 'postgres://taskhub_migrate:pw@postgres:5432/taskhub',
-    API_DATABASE_URL: 'postgres://taskhub_api:pw@postgres:5432/taskhub',
-    WORKER_DATABASE_URL: 'postgres://taskhub_worker:pw@postgres:5432/taskhub',
+    MIGRATION_DATABASE_URL: 'postgres://taskhub_migrator:pw@postgres:5432/taskhub',
+    APP_DATABASE_URL: 'postgres://taskhub_app:pw@postgres:5432/taskhub',
   },
 };
 const secret = (name: string): Record<string, string> => {
@@ -150,13 +149,13 @@ const APPS = [
     app: 'api',
     portVariable: 'PORT',
     entry: undefined,
-    databaseKey: 'API_DATABASE_URL',
+    databaseKey: 'APP_DATABASE_URL',
   },
   {
     app: 'worker',
     portVariable: 'WORKER_PORT',
     entry: 'dist/apps/worker/apps/worker/src/main.js',
-    databaseKey: 'WORKER_DATABASE_URL',
+    databaseKey: 'APP_DATABASE_URL',
   },
 ] as const;
 
