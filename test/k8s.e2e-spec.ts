@@ -258,6 +258,7 @@ describe.each(APPS)('k8s: taskhub-$app', ({ app, portVariable, entry, databaseKe
     const [migrate] = initContainers;
     expect(migrate.command).toBeUndefined(); // the image's entrypoint (tini)
     expect(migrate.args).toEqual(MIGRATE);
+    expect(existsSync(join(root, MIGRATE[1]))).toBe(true); // after `npm run build`
     expect(migrate.env).toContainEqual({
       name: 'DATABASE_URL',
       valueFrom: { secretKeyRef: { name: 'taskhub-database', key: 'MIGRATION_DATABASE_URL' } },
