@@ -4,8 +4,12 @@
  * for the many: requests spread, nothing lost in a rolling restart or when an instance dies, rate
  * limits exact and per client address, writes and revocations seen by every instance.
  */
+import { parseConfig } from '@app/config';
+import { BODY_LIMIT_BYTES, KEEP_ALIVE_TIMEOUT_MS } from '@app/http';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { startFleet, type Fleet } from './fleet';
@@ -191,6 +195,33 @@ function tally(outcomes: Outcome[]): Record<string, number> {
   }
   return counts;
 }
+
+describe('nginx/taskhub.conf.template against the api', () => {
+  const template = readFileSync(join(__dirname, '../nginx/taskhub.conf.template'), 'utf8');
+  const directive = (name: string): string[] =>
+    [...template.matchAll(new RegExp(`^\\s*${name}\\s+([^;]+);`, 'gm'))].map((m) => m[1]);
+  const seconds = (value: string) => Number(/^(\d+)s$/.exec(value)?.[1]);
+
+  it('closes idle upstream connections before the api would, so it never writes into one closing', () => {
+    const [upstreamIdle] = directive('keepalive_timeout');
+    expect(seconds(upstreamIdle) * 1000).toBeLessThan(KEEP_ALIVE_TIMEOUT_MS);
+  });
+
+  it("takes the api's body limit, and waits longer than the api's own bounds", () => {
+    expect(directive('client_max_body_size')).toEqual(['1m']);
+    expect(BODY_LIMIT_BYTES).toBe(1024 * 1024);
+    const config = parseConfig({});
+    const read = seconds(directive('proxy_read_timeout')[0]) * 1000;
+    expect(read).toBeGreaterThan(config.http.handlerTimeoutMs);
+    expect(read).toBeGreaterThan(config.http.requestTimeoutMs);
+  });
+
+  it('never sends a request twice unless it is idempotent or was never sent', () => {
+    const [next] = directive('proxy_next_upstream');
+    // Not `non_idempotent`, nor a 5xx: nginx then never passes a POST on once sent.
+    expect(next.split(/\s+/).sort()).toEqual(['error', 'timeout']);
+  });
+});
 
 describe('a fleet behind nginx (npm run fleet)', () => {
   let fleet: Fleet;

@@ -11,6 +11,13 @@ import { sendProblem, toProblem } from './problem-details';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 /**
+ * How long an idle keep-alive connection stays open (Fastify's own default, made explicit): longer
+ * than a load balancer keeps its idle connections to us (nginx/taskhub.conf.template: 60 s), so
+ * that the balancer, not the api, closes them, and never writes a request into a connection the
+ * api is closing.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/**
  * How deeply a JSON body may nest arrays and objects (`{"a":1}` is 1 level). Our deepest body is
  * 3; what walks a parsed body (the NUL check, class-transformer, class-validator) recurses, so a
  * body of a few thousand levels would overflow the stack, a 500 without credentials.
@@ -104,6 +111,7 @@ export function fastifyOptions(
     // @fastify/middie anyway, and its onRequest hook runs on every request for nothing.
     skipMiddie: true,
     bodyLimit: BODY_LIMIT_BYTES,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // X-Forwarded-For is believed only from the proxies TRUST_PROXY names.
     trustProxy: config.trustProxy,
     genReqId: requestIdFor,

@@ -2,7 +2,12 @@ export { ApiException, apiExceptionIn, notFound } from './api.exception';
 export { ERROR_CATALOG } from './error-codes';
 export { parseIfMatch } from './etag';
 export type { IfMatch } from './etag';
-export { applyHttpConventions, fastifyOptions } from './fastify-options';
+export {
+  applyHttpConventions,
+  BODY_LIMIT_BYTES,
+  fastifyOptions,
+  KEEP_ALIVE_TIMEOUT_MS,
+} from './fastify-options';
 export { HttpConventionsModule } from './http.module';
 export { Keyset } from './keyset';
 export { installLeanAsyncBind } from './lean-async-bind';
