@@ -21,12 +21,13 @@
 // into a temporary directory; nothing outside it is touched.
 const { spawn, spawnSync } = require('node:child_process');
 const {
+  chmodSync,
   existsSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   rmSync,
   writeFileSync,
-  chmodSync,
 } = require('node:fs');
 const { createServer } = require('node:net');
 const { tmpdir } = require('node:os');
@@ -45,11 +46,13 @@ const TEMPLATE = path.join(root, 'nginx/taskhub.conf.template');
 const POLL_MS = 100;
 const READY_TIMEOUT_MS = 120_000;
 /**
- * Each api's drain (SIGTERM to closing) unless the environment sets its own: long enough for the
- * fleet to see readiness fall and reload nginx (a few POLL_MS), as Kubernetes needs for its
- * endpoints.
+ * Each api's drain (SIGTERM to closing) unless the environment sets its own, as Kubernetes'
+ * (k8s/config.yaml): time for the fleet to see readiness fall, reload nginx and for nginx's
+ * previous workers to finish what they hold (`api-out-of-rotation` says how long that took).
  */
-const DEFAULT_DRAIN_DELAY_MS = 2000;
+const DEFAULT_DRAIN_DELAY_MS = 5000;
+/** The longest a reload waits for nginx's previous workers to finish their requests. */
+const RELOAD_TIMEOUT_MS = 30_000;
 /** nginx's passive health for each instance: one failure takes it out for this long. */
 const UPSTREAM_SERVER_OPTIONS = 'max_fails=1 fail_timeout=5s';
 
@@ -76,6 +79,7 @@ const settings = {
   nginx: process.env.FLEET_NGINX || findNginx(),
 };
 const shutdownTimeoutMs = count('SHUTDOWN_TIMEOUT_MS', 25_000, 1000, 120_000);
+const drainDelayMs = count('SHUTDOWN_DRAIN_DELAY_MS', DEFAULT_DRAIN_DELAY_MS, 0, 60_000);
 
 function findNginx() {
   for (const candidate of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/bin/nginx']) {
@@ -120,8 +124,7 @@ class Instance {
     };
     if (kind === 'api') {
       env.TRUST_PROXY = process.env.TRUST_PROXY || '1';
-      env.SHUTDOWN_DRAIN_DELAY_MS =
-        process.env.SHUTDOWN_DRAIN_DELAY_MS || String(DEFAULT_DRAIN_DELAY_MS);
+      env.SHUTDOWN_DRAIN_DELAY_MS = String(drainDelayMs);
     }
     this.child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS, BUILT[kind]], {
       env,
@@ -168,6 +171,7 @@ class Instance {
     this.stopping = true;
     if (this.alive && !this.terminated) this.child.kill('SIGTERM');
     this.terminated = true;
+    this.terminatedAt ??= Date.now();
   }
 
   /** SIGTERM, then SIGKILL past the instance's own shutdown bound. */
@@ -197,6 +201,22 @@ async function startInstance(kind) {
   return instance;
 }
 
+/** A process's /proc stat fields from the state on (state, ppid, ...), or undefined if gone. */
+function procStat(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive: neither gone nor a zombie waiting for its parent. */
+function processAlive(pid) {
+  const fields = procStat(pid);
+  return fields !== undefined && fields[0] !== 'Z';
+}
+
 // --- nginx -----------------------------------------------------------------------------------
 
 class Nginx {
@@ -215,6 +235,8 @@ class Nginx {
         'worker_processes 1;',
         `pid ${temp('nginx.pid')};`,
         'error_log stderr warn;',
+        // A reload waits for the old workers' requests; an export download may not hold it longer.
+        `worker_shutdown_timeout ${RELOAD_TIMEOUT_MS / 1000}s;`,
         'events { worker_connections 4096; }',
         'http {',
         '  access_log off;',
@@ -280,10 +302,34 @@ class Nginx {
    * Applies a new upstream: checked first, then SIGHUP, on which nginx starts new workers with it
    * and lets the old ones finish the requests they hold.
    */
-  reload(instances) {
+  async reload(instances) {
+    const previous = this.workers();
     this.writeUpstream(instances);
     this.check();
     this.child.kill('SIGHUP');
+    // Done when every worker of the previous configuration has exited: each first finishes the
+    // requests it holds, and from then on nothing is sent by the old rotation.
+    const started = Date.now();
+    while (previous.some(processAlive) && Date.now() - started < RELOAD_TIMEOUT_MS) {
+      await sleep(20);
+    }
+    return Date.now() - started;
+  }
+
+  /** nginx's worker processes: the master's children. */
+  workers() {
+    const master = this.child.pid;
+    try {
+      return readFileSync(`/proc/${master}/task/${master}/children`, 'utf8')
+        .split(' ')
+        .filter(Boolean)
+        .map(Number);
+    } catch {
+      return readdirSync('/proc')
+        .filter((entry) => /^\d+$/.test(entry))
+        .filter((entry) => procStat(entry)?.[1] === String(master))
+        .map(Number);
+    }
   }
 
   async stop() {
@@ -338,7 +384,11 @@ async function replace(old, fresh) {
   const deadline = Date.now() + 10_000;
   while (old.alive && (await old.ready()) && Date.now() < deadline) await sleep(POLL_MS);
   apis = [...apis.filter((other) => other !== old), fresh];
-  nginx.reload(apis);
+  const tookMs = await nginx.reload(apis);
+  const afterMs = Date.now() - old.terminatedAt;
+  // Past the instance's drain delay it was closing while nginx could still send it requests.
+  const late = afterMs > drainDelayMs;
+  log('api-out-of-rotation', { pid: old.pid, afterMs, reloadMs: tookMs, late });
   const { code, signal } = await old.stop();
   log('api-stopped', { pid: old.pid, code, signal });
 }
@@ -362,7 +412,7 @@ function watch(instance) {
     log(`${instance.kind}-exited`, { pid: instance.pid, code, signal });
     if (instance.kind === 'api') {
       apis = apis.filter((other) => other !== instance);
-      if (apis.length > 0) nginx.reload(apis);
+      if (apis.length > 0) void nginx.reload(apis);
     } else {
       workers = workers.filter((other) => other !== instance);
     }
@@ -374,7 +424,7 @@ function watch(instance) {
       watch(fresh);
       if (instance.kind === 'api') {
         apis = [...apis, fresh];
-        nginx.reload(apis);
+        await nginx.reload(apis);
       } else {
         workers = [...workers, fresh];
       }
