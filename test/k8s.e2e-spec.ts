@@ -113,8 +113,8 @@ describe.each(APPS)('k8s: taskhub-$app', ({ app, portVariable, entry }) => {
 
   it("runs the image's entrypoint (tini) as the image's non-root user", () => {
     expect(container.command).toBeUndefined();
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
-    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toMatch(/^USER 1000:1000$/m);
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
+    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toMatch(/^USER 10001:10001$/m);
     if (entry) {
       expect(container.args).toEqual(['node', entry]);
       expect(existsSync(join(root, entry))).toBe(true); // after `npm run build`
