@@ -6,9 +6,12 @@
 #                     node dist/apps/worker/apps/worker/src/main.js
 # Configuration is environment variables only; libs/config/src/config.ts lists them all.
 # NODE_ENV=production is set here, so JWT_SECRET (32+ characters) is required.
+#
+# Node 24 (Active LTS until October 2026, maintained until April 2028), pinned to the major: each
+# build takes its latest patch release. package.json's engines say which Nodes the code runs on.
 
 # --- build: every dependency, then compile both apps into dist/ ---------------------------------
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
@@ -18,18 +21,25 @@ RUN npm run build
 # --- prod-deps: production dependencies only (cached apart from source changes) -----------------
 # No install scripts: no production dependency needs one to run (the only ones are a telemetry
 # ping and @swc/core's binary check, and swc is not used at run time).
-FROM node:20-bookworm-slim AS prod-deps
+FROM node:24-bookworm-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- runtime: dist/, production node_modules and package.json; nothing else ---------------------
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 # tini as PID 1: forwards SIGTERM/SIGINT to node (whose handler drains, then exits 0) and reaps
 # zombies. Node as PID 1 would get no default signal handling from the kernel.
+# The app's own user and group, taskhub (10001), with no home and no login shell: a UID no base
+# image or host account is likely to hold (the image's `node` user is 1000, usually a host's
+# first account), by number so that Kubernetes' runAsNonRoot can verify it (k8s/ says
+# runAsUser 10001).
 RUN apt-get update \
   && apt-get install -y --no-install-recommends tini \
-  && rm -rf /var/lib/apt/lists/*
+  && rm -rf /var/lib/apt/lists/* \
+  && groupadd --gid 10001 taskhub \
+  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin taskhub
 ENV NODE_ENV=production
 # The runtime flags of scripts/runtime.js (a larger young generation: see the reasons there).
 ENV NODE_OPTIONS=--max-semi-space-size=64
@@ -38,9 +48,7 @@ WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/package.json ./package.json
-# The base image's unprivileged `node` user, by number (uid/gid 1000) so that Kubernetes'
-# runAsNonRoot can verify it.
-USER 1000:1000
+USER 10001:10001
 # PORT (api) and WORKER_PORT (worker).
 EXPOSE 3000 3001
 # Liveness without curl: 200 from /health/live on PORT (api) or WORKER_PORT (worker), whichever

@@ -1,17 +1,21 @@
 /**
- * The container deployment (Dockerfile, docker-compose.yml, .dockerignore), checked without
- * Docker: the compose environments are real configurations for @app/config, the apps wait for
- * healthy dependencies they reach by service name, the ports and probes agree with the config,
- * and the image runs the built entry points as a non-root user behind an init. The healthcheck
- * commands are run for real, against a stand-in HTTP server.
+ * The container deployment (Dockerfile, docker-compose.yml, nginx/, .dockerignore), checked
+ * without a Docker engine: the compose environments are real configurations for @app/config, the
+ * apps wait for healthy dependencies they reach by service name, the ports and probes agree with
+ * the config, every published port stays on 127.0.0.1, and the image runs the built entry points
+ * as a non-root user behind an init. Compose itself (`docker compose config`, or Debian's
+ * `docker-compose`) reads the file, nginx (`nginx -T`) reads the load balancer's configuration as
+ * the nginx image renders it, and the healthcheck commands run against a stand-in HTTP server.
+ * Neither compose nor nginx is optional: .ci/run installs both when they are missing.
  */
 import { parseConfig } from '@app/config';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, posix } from 'node:path';
+import { tmpdir } from 'node:os';
+import { delimiter, join, posix, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { configReads } from './config-reads';
 
@@ -21,12 +25,17 @@ const read = (file: string): string => readFileSync(join(root, file), 'utf8');
 // ---------------------------------------------------------------------------------------------
 // docker-compose.yml as Compose reads it: YAML with merge keys, then ${...} interpolation.
 
+type ComposePort =
+  string | number | { target: number | string; published?: string | number; host_ip?: string };
+
 interface ComposeService {
   image?: string;
   build?: string | { context?: string; dockerfile?: string };
   command?: string | string[];
   environment?: Record<string, string | number | null> | string[];
-  ports?: (string | number | { target: number; published?: string | number })[];
+  ports?: ComposePort[];
+  volumes?: (string | { type?: string; source?: string; target?: string; read_only?: boolean })[];
+  tmpfs?: string | string[];
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
   stop_grace_period?: string;
@@ -39,6 +48,17 @@ interface ComposeFile {
 const compose = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
 const APPS = ['api', 'worker'] as const;
 type App = (typeof APPS)[number];
+
+/**
+ * The services each app reaches, by the variable that says where. The api: Postgres, Redis
+ * (cache, rate limits, invalidation) and RabbitMQ. The worker: Postgres (outbox relay, exports,
+ * webhook deliveries, request log) and RabbitMQ; it has no Redis client. Each must be set in
+ * compose: the config's defaults point at localhost, which in a container is the app itself.
+ */
+const NEEDS: Record<App, Record<string, string>> = {
+  api: { DATABASE_URL: 'postgres', REDIS_URL: 'redis', RABBITMQ_URL: 'rabbitmq' },
+  worker: { DATABASE_URL: 'postgres', RABBITMQ_URL: 'rabbitmq' },
+};
 
 function service(name: string): ComposeService {
   const found = compose.services[name];
@@ -101,13 +121,30 @@ function dependencies(name: string): Record<string, string | undefined> {
   return Object.fromEntries(Object.entries(raw).map(([dep, spec]) => [dep, spec?.condition]));
 }
 
-/** Container ports a service publishes (short "host:container" or long { target } syntax). */
-function containerPorts(name: string): number[] {
-  return (service(name).ports ?? []).map((port) => {
-    if (typeof port === 'object') return Number(port.target);
-    const container = String(port).split(':').at(-1) as string;
-    return Number(container.split('/')[0]);
-  });
+interface Published {
+  /** The host address the port is bound to; "" is every interface. */
+  hostIp: string;
+  published: number | undefined;
+  target: number;
+}
+
+/** One ports entry, short ("[ip:][host:]container[/proto]") or long ({ target, ... }) syntax. */
+function publishedPort(port: ComposePort): Published {
+  if (typeof port === 'object') {
+    const published = port.published === undefined ? undefined : Number(port.published);
+    return { hostIp: port.host_ip ?? '', published, target: Number(port.target) };
+  }
+  const parts = String(port).split('/')[0].split(':');
+  const target = Number(parts.pop());
+  const published = parts.length > 0 ? Number(parts.pop()) : undefined;
+  return { hostIp: parts.join(':'), published, target };
+}
+
+/** The ports a service publishes, after interpolation. */
+function publishedPorts(name: string, vars: Record<string, string>): Published[] {
+  return (service(name).ports ?? []).map((port) =>
+    publishedPort(typeof port === 'string' ? interpolate(port, vars) : port),
+  );
 }
 
 function healthcheckArgv(name: string): string[] {
@@ -125,6 +162,97 @@ function durationMs(value: string): number {
   const unit = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, ns: 1e-6 };
   return parts.reduce((total, [, n, u]) => total + Number(n) * unit[u as keyof typeof unit], 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Compose itself: `docker compose` if this machine has the plugin, else Debian's docker-compose
+// (1.29). `config` needs no engine: it reads, interpolates and validates the file, and prints it.
+
+function composeCommand(): string[] {
+  for (const argv of [['docker', 'compose'], ['docker-compose']]) {
+    const probe = spawnSync(argv[0], [...argv.slice(1), 'version'], { timeout: 30_000 });
+    if (probe.status === 0) return argv;
+  }
+  throw new Error(
+    'neither `docker compose` nor `docker-compose` runs here: install one (.ci/run does: apt-get install docker-compose)',
+  );
+}
+
+interface ComposeRun {
+  status: number | null;
+  output: string;
+  config?: ComposeFile;
+}
+
+/**
+ * `config` with exactly `vars` for an environment: neither the caller's environment nor a .env
+ * file beside docker-compose.yml (compose reads one by default) can fill in a variable.
+ */
+function composeConfig(command: string[], vars: Record<string, string>): ComposeRun {
+  const dir = mkdtempSync(join(tmpdir(), 'taskhub-compose-'));
+  try {
+    const envFile = join(dir, 'empty.env');
+    writeFileSync(envFile, '');
+    const args = ['--project-directory', root, '-f', join(root, 'docker-compose.yml')];
+    const run = spawnSync(
+      command[0],
+      [...command.slice(1), ...args, '--env-file', envFile, 'config'],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '', HOME: dir, ...vars },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    const config = run.status === 0 ? (parse(run.stdout) as ComposeFile) : undefined;
+    return { status: run.status, output: `${run.stdout}${run.stderr}`, config };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx: the template, rendered as the nginx image renders /etc/nginx/templates/*.template, and
+// the upstream file compose mounts beside nginx.conf.
+
+const NGINX_TEMPLATE = 'nginx/taskhub.conf.template';
+const NGINX_UPSTREAM = 'nginx/taskhub-upstream.compose.conf';
+
+/** The compose upstream file's one `server` line. */
+function upstreamServer(): { host: string; port: number; parameters: string[] } {
+  const servers = [...read(NGINX_UPSTREAM).matchAll(/^\s*server\s+([^;]+);/gm)];
+  expect(servers).toHaveLength(1);
+  const [address, ...parameters] = servers[0][1].trim().split(/\s+/);
+  const [host, port] = address.split(':');
+  return { host, port: Number(port), parameters };
+}
+
+/**
+ * The image's 20-envsubst-on-templates.sh: `envsubst` of the container's variables whose names
+ * NGINX_ENVSUBST_FILTER matches (an awk regular expression; all of them when it is unset), in
+ * their $NAME and ${NAME} forms; any other $word is left for nginx.
+ */
+function renderTemplate(template: string, env: Record<string, string>): string {
+  const filter = new RegExp(env.NGINX_ENVSUBST_FILTER ?? '');
+  return template.replace(/\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)/g, (whole, braced, bare) => {
+    const name = (braced ?? bare) as string;
+    return Object.hasOwn(env, name) && filter.test(name) ? env[name] : whole;
+  });
+}
+
+function nginxBinary(): string {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'];
+  const found = dirs.map((dir) => join(dir, 'nginx')).find((file) => existsSync(file));
+  if (!found)
+    throw new Error('nginx is not installed: install it (.ci/run does: apt-get install nginx)');
+  return found;
+}
+
+/** "1.22.1" → 1022001, comparable. */
+const versionNumber = (version: string): number =>
+  version
+    .split('.')
+    .map(Number)
+    .reduce((total, part, index) => total + part * 1000 ** (2 - index), 0);
 
 // ---------------------------------------------------------------------------------------------
 // The Dockerfile: instructions (continuations joined, comments dropped), grouped by stage.
@@ -249,23 +377,27 @@ describe('docker-compose.yml', () => {
     it('reaches its dependencies by service name and starts once they are healthy', () => {
       const env = environmentOf(app, defaults);
       const config = parseConfig(env);
-      const urls = [
-        ['DATABASE_URL', config.database.url],
-        ['DATABASE_REPLICA_URLS', ...config.database.replicaUrls],
-        ['REDIS_URL', config.redis.url],
-        ['RABBITMQ_URL', config.rabbitmq.url],
-      ]
-        .filter(([variable]) => variable in env)
-        .flatMap(([, ...values]) => values);
-      expect(urls.length).toBeGreaterThan(0);
-      const hosts = urls.map((url) => new URL(url).hostname);
+      const urls: Record<string, string[]> = {
+        DATABASE_URL: [config.database.url],
+        DATABASE_REPLICA_URLS: config.database.replicaUrls,
+        REDIS_URL: [config.redis.url],
+        RABBITMQ_URL: [config.rabbitmq.url],
+      };
+      // Every service it needs is set, to the compose service (never localhost in a container)...
+      for (const [variable, host] of Object.entries(NEEDS[app])) {
+        expect(env[variable]).toBeDefined();
+        expect(urls[variable].map((url) => new URL(url).hostname)).toEqual([host]);
+      }
+      // ...and whatever else it is given is a compose service too, and all are waited for.
+      const hosts = Object.keys(urls)
+        .filter((variable) => variable in env)
+        .flatMap((variable) => urls[variable].map((url) => new URL(url).hostname));
       const needs = dependencies(app);
       for (const host of hosts) {
-        expect(Object.keys(compose.services)).toContain(host); // never localhost in a container
+        expect(Object.keys(compose.services)).toContain(host);
         expect(needs[host]).toBe('service_healthy');
       }
-      // The worker only consumes RabbitMQ for now; the api needs the database above all.
-      expect(hosts).toContain(app === 'api' ? 'postgres' : 'rabbitmq');
+      expect(Object.keys(needs).sort()).toEqual([...new Set(hosts)].sort());
     });
 
     it('waits only for dependencies that have a healthcheck', () => {
@@ -279,10 +411,9 @@ describe('docker-compose.yml', () => {
       }
     });
 
-    it('publishes the port it listens on and probes /health/ready there', async () => {
+    it('probes /health/ready on the port it listens on', async () => {
       const config = parseConfig(environmentOf(app, defaults));
       const port = app === 'api' ? config.port : config.workerPort;
-      expect(containerPorts(app)).toEqual([port]);
 
       const argv = healthcheckArgv(app);
       expect(argv[0]).toBe('CMD');
@@ -327,6 +458,34 @@ describe('docker-compose.yml', () => {
     });
   });
 
+  it('publishes the worker on its port, and the api through nginx only, so that it scales', () => {
+    const worker = parseConfig(environmentOf('worker', defaults));
+    expect(publishedPorts('worker', defaults).map((port) => port.target)).toEqual([
+      worker.workerPort,
+    ]);
+    // `docker compose up --scale api=3`: a fixed host port would collide from the second on.
+    expect(service('api').ports ?? []).toEqual([]);
+    const api = parseConfig(environmentOf('api', defaults));
+    expect(dependencies('nginx')).toEqual({ api: 'service_healthy' });
+    expect(upstreamServer().port).toBe(api.port);
+  });
+
+  it('has the api trust exactly the one proxy in front of it (nginx)', () => {
+    expect(parseConfig(environmentOf('api', defaults)).trustProxy).toBe(1);
+  });
+
+  it('binds every published port to 127.0.0.1 unless TASKHUB_BIND says otherwise', () => {
+    const all = (vars: Record<string, string>) =>
+      Object.keys(compose.services).flatMap((name) => publishedPorts(name, vars));
+    expect(all(defaults).length).toBeGreaterThanOrEqual(3); // nginx, the worker, RabbitMQ's UI
+    for (const port of all(defaults)) {
+      expect(port).toEqual({ hostIp: '127.0.0.1', published: port.target, target: port.target });
+    }
+    for (const port of all({ ...defaults, TASKHUB_BIND: '0.0.0.0' })) {
+      expect(port.hostIp).toBe('0.0.0.0');
+    }
+  });
+
   it('gives the apps the credentials the postgres and rabbitmq services are created with', () => {
     for (const vars of [defaults, overridden]) {
       const pg = environmentOf('postgres', vars);
@@ -354,15 +513,180 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.yml read by compose', () => {
+  const command = composeCommand();
+  let run: ComposeRun;
+  beforeAll(() => {
+    run = composeConfig(command, defaults);
+  });
+
+  it(`is valid for ${command.join(' ')} with the required variables set`, () => {
+    expect(run.output).not.toMatch(/warn/i); // e.g. a variable compose found unset
+    expect(run.status).toBe(0);
+    expect(Object.keys(run.config?.services ?? {}).sort()).toEqual(
+      Object.keys(compose.services).sort(),
+    );
+  });
+
+  it('fails without JWT_SECRET or WEBHOOK_SECRETS_KEY, naming the one missing', () => {
+    const noJwt = composeConfig(command, { WEBHOOK_SECRETS_KEY: webhookSecretsKey });
+    expect(noJwt.status).not.toBe(0);
+    expect(noJwt.output).toMatch(/set JWT_SECRET to a random string/);
+    const noKey = composeConfig(command, { JWT_SECRET: jwtSecret });
+    expect(noKey.status).not.toBe(0);
+    expect(noKey.output).toMatch(/set WEBHOOK_SECRETS_KEY to a random string/);
+  });
+
+  it('gives each service the environment this spec checks (the same interpolation)', () => {
+    for (const vars of [defaults, overridden]) {
+      const services = (vars === defaults ? run : composeConfig(command, vars)).config?.services;
+      for (const name of Object.keys(compose.services)) {
+        const env = Object.entries(services?.[name].environment ?? {});
+        expect(Object.fromEntries(env.map(([key, value]) => [key, String(value)]))).toEqual(
+          environmentOf(name, vars),
+        );
+      }
+    }
+  });
+
+  it('publishes every port on 127.0.0.1, or on TASKHUB_BIND', () => {
+    const hosts = (config: ComposeFile | undefined) =>
+      Object.values(config?.services ?? {}).flatMap((s) =>
+        (s.ports ?? []).map((port) => publishedPort(port).hostIp),
+      );
+    expect(hosts(run.config).length).toBeGreaterThanOrEqual(3); // nginx, worker, RabbitMQ's UI
+    expect(new Set(hosts(run.config))).toEqual(new Set(['127.0.0.1']));
+    const wide = composeConfig(command, { ...defaults, TASKHUB_BIND: '0.0.0.0' });
+    expect(hosts(wide.config)).toEqual(hosts(run.config).map(() => '0.0.0.0'));
+  });
+});
+
+describe('nginx in front of the api', () => {
+  const nginx = service('nginx');
+  const env = (): Record<string, string> => environmentOf('nginx', defaults);
+
+  it('runs a pinned nginx image new enough for the upstream file (resolve: 1.27.3)', () => {
+    const tag = /^(?:docker\.io\/)?(?:library\/)?nginx:(\d+\.\d+(?:\.\d+)?)-alpine$/.exec(
+      nginx.image ?? '',
+    );
+    expect(tag).not.toBeNull(); // a version, never latest
+    expect(versionNumber((tag as RegExpExecArray)[1])).toBeGreaterThanOrEqual(
+      versionNumber('1.27.3'),
+    );
+  });
+
+  it('mounts the template and the upstream file where the image and the template expect them', () => {
+    const volumes = (nginx.volumes ?? []).map((volume) => {
+      if (typeof volume !== 'string') throw new Error('nginx: volumes in the short syntax');
+      const [source, target, mode] = volume.split(':');
+      expect(existsSync(resolve(root, source))).toBe(true);
+      return { source: posix.normalize(source), target, mode };
+    });
+    expect(volumes).toEqual([
+      { source: NGINX_TEMPLATE, target: '/etc/nginx/templates/taskhub.conf.template', mode: 'ro' },
+      // `include taskhub-upstream.conf` is relative to nginx.conf's directory, /etc/nginx.
+      { source: NGINX_UPSTREAM, target: '/etc/nginx/taskhub-upstream.conf', mode: 'ro' },
+    ]);
+    expect(read(NGINX_TEMPLATE)).toMatch(/^\s*include taskhub-upstream\.conf;/m);
+    // The rendered file's directory is a fresh tmpfs: the image's default.conf (a welcome page
+    // on port 80) is not there to be served.
+    expect(env().NGINX_ENVSUBST_OUTPUT_DIR).toBeUndefined(); // the default, /etc/nginx/conf.d
+    expect([nginx.tmpfs ?? []].flat()).toEqual(['/etc/nginx/conf.d']);
+  });
+
+  it('substitutes only TASKHUB_LISTEN, the port nginx publishes', () => {
+    const template = read(NGINX_TEMPLATE);
+    const rendered = renderTemplate(template, env());
+    expect(rendered).toBe(template.replaceAll('${TASKHUB_LISTEN}', env().TASKHUB_LISTEN));
+    // nginx's own variables, untouched even where a container variable of that name exists.
+    const nginxVariables = [...template.matchAll(/\$([a-z_]\w*)/g)].map((m) => m[1]);
+    expect(nginxVariables.length).toBeGreaterThan(3);
+    const withClashes = { ...env(), ...Object.fromEntries(nginxVariables.map((n) => [n, 'X'])) };
+    expect(renderTemplate(template, withClashes)).toBe(rendered);
+
+    const listen = [...rendered.matchAll(/^\s*listen\s+([^;]+);/gm)].map((m) => m[1]);
+    expect(listen).toEqual([env().TASKHUB_LISTEN]);
+    expect(publishedPorts('nginx', defaults)).toEqual([
+      { hostIp: '127.0.0.1', published: 8080, target: Number(env().TASKHUB_LISTEN) },
+    ]);
+  });
+
+  it("balances over the api service, found again through Docker's DNS as it scales", () => {
+    const server = upstreamServer();
+    expect(server.host).toBe('api');
+    expect(server.parameters).toContain('resolve');
+    expect(read(NGINX_UPSTREAM)).toMatch(/^\s*resolver 127\.0\.0\.11\b/m); // Docker's DNS
+  });
+
+  it('passes nginx -T as the image would run it (minus 1.27.3-only parameters on an older nginx)', () => {
+    const bin = nginxBinary();
+    const versionRun = spawnSync(bin, ['-v'], { encoding: 'utf8' });
+    const version = /nginx\/(\d+\.\d+\.\d+)/.exec(versionRun.stderr)?.[1] ?? '0.0.0';
+    let upstream = read(NGINX_UPSTREAM);
+    if (versionNumber(version) < versionNumber('1.27.3')) {
+      // Debian 12's nginx is 1.22: it knows neither `resolver` in an upstream block nor `resolve`
+      // on a server, and would look `api` up now, which only Docker's DNS can answer. So the
+      // resolver line goes, and the server becomes a loopback address with the same parameters:
+      // everything else in both files is checked as written.
+      upstream = upstream
+        .replace(/^\s*resolver\s[^;]*;\s*$/m, '')
+        .replace(/\bapi:(\d+) resolve\b/, '127.0.0.1:$1');
+      expect(upstream.replace(/#.*$/gm, '')).not.toMatch(/\bresolve|\bapi:/);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'taskhub-nginx-'));
+    try {
+      // /etc/nginx as the image has it at start: nginx.conf including conf.d/*.conf in http,
+      // the rendered template in conf.d, the upstream file beside nginx.conf.
+      mkdirSync(join(dir, 'conf.d'));
+      mkdirSync(join(dir, 'temp'));
+      writeFileSync(
+        join(dir, 'conf.d', 'taskhub.conf'),
+        renderTemplate(read(NGINX_TEMPLATE), env()),
+      );
+      writeFileSync(join(dir, 'taskhub-upstream.conf'), upstream);
+      writeFileSync(
+        join(dir, 'nginx.conf'),
+        [
+          'pid nginx.pid;',
+          'error_log stderr;',
+          'events {}',
+          'http {',
+          '  client_body_temp_path temp/body;',
+          '  proxy_temp_path temp/proxy;',
+          '  fastcgi_temp_path temp/fastcgi;',
+          '  uwsgi_temp_path temp/uwsgi;',
+          '  scgi_temp_path temp/scgi;',
+          '  include conf.d/*.conf;',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      const test = spawnSync(
+        bin,
+        ['-T', '-p', `${dir}/`, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      expect(test.stderr).toMatch(/test is successful/);
+      expect(test.status).toBe(0);
+      // Both files were read, not just a main config that matched nothing.
+      expect(test.stdout).toContain(`# configuration file ${join(dir, 'conf.d', 'taskhub.conf')}:`);
+      expect(test.stdout).toContain(`# configuration file ${join(dir, 'taskhub-upstream.conf')}:`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('Dockerfile', () => {
-  it('builds with npm ci and npm run build on node:20-bookworm-slim', () => {
+  it('builds with npm ci and npm run build, every stage on node:24-bookworm-slim', () => {
     const build = stages.find((stage) =>
       stage.body.some((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.args)),
     );
-    expect(build?.from).toBe('node:20-bookworm-slim');
     expect(build?.body.some((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args))).toBe(true);
-    expect(runtime.from).toBe('node:20-bookworm-slim');
     expect(runtime).not.toBe(build);
+    // Node 24, the LTS line in support, pinned to its major at least; the same in every stage, so
+    // the modules built are the modules run.
+    expect(stages.map((stage) => stage.from)).toEqual(stages.map(() => 'node:24-bookworm-slim'));
   });
 
   it('puts only dist/, production node_modules and package.json in the runtime stage', () => {
@@ -387,10 +711,19 @@ describe('Dockerfile', () => {
     expect(prunes).toBe(true);
   });
 
-  it('runs as a non-root user, with NODE_ENV=production and tini as PID 1', () => {
-    const user = lastOf('USER')?.args.split(':')[0];
-    expect(user).toBeDefined();
-    expect(['root', '0', '']).not.toContain(user);
+  it('runs as its own non-root user, with NODE_ENV=production and tini as PID 1', () => {
+    // 10001:10001, by number (Kubernetes' runAsNonRoot can only verify a number), created in the
+    // runtime stage as taskhub with no home and no shell.
+    expect(lastOf('USER')?.args).toBe('10001:10001');
+    const runs = runtime.body.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+    expect(runs.some((args) => /\bgroupadd --gid 10001 taskhub\b/.test(args))).toBe(true);
+    expect(runs.some((args) => /\buseradd --uid 10001 --gid 10001 .*\btaskhub$/.test(args))).toBe(
+      true,
+    );
+    // The files stay root's and read-only to it: nothing is copied to it or handed over.
+    const copies = runtime.body.filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD');
+    expect(copies.filter((i) => /--chown|--chmod/.test(i.args))).toEqual([]);
+    expect(runs.filter((args) => /\bch(own|mod)\b/.test(args))).toEqual([]);
 
     const env = runtime.body.filter((i) => i.keyword === 'ENV').map((i) => i.args);
     expect(env.some((args) => /(^|\s)NODE_ENV[= ]"?production"?(\s|$)/.test(args))).toBe(true);
@@ -420,13 +753,14 @@ describe('Dockerfile', () => {
     expect(lastOf('WORKDIR')?.args).toBe('/app');
   });
 
-  it('exposes the default PORT and WORKER_PORT, which compose publishes', () => {
+  it('exposes the default PORT and WORKER_PORT, where nginx and compose reach the apps', () => {
     const builtIn = parseConfig({});
     const exposed = lastOf('EXPOSE')
       ?.args.split(/\s+/)
       .map((port) => Number(port.split('/')[0]));
     expect(exposed?.sort()).toEqual([builtIn.port, builtIn.workerPort].sort());
-    expect([...containerPorts('api'), ...containerPorts('worker')].sort()).toEqual(exposed?.sort());
+    const worker = publishedPorts('worker', defaults).map((port) => port.target);
+    expect([upstreamServer().port, ...worker].sort()).toEqual(exposed?.sort());
   });
 
   it('has a HEALTHCHECK that needs no curl and finds /health/live on PORT or WORKER_PORT', async () => {

@@ -13,7 +13,7 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
   afterAll(() => app.close());
 
   it('runs with the lean AsyncResource#bind (no accessor per bound function to promote requests)', () => {
-    // Installed by createApiApp (libs/http/src/lean-async-bind.ts); Node 20's own adds it.
+    // Installed by createApiApp (libs/http/src/lean-async-bind.ts); Node's own adds it up to 24.
     const bound = new AsyncResource('spec').bind(() => undefined);
     expect(Object.getOwnPropertyDescriptor(bound, 'asyncResource')).toBeUndefined();
   });

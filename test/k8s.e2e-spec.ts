@@ -327,8 +327,11 @@ describe.each(APPS)('k8s: taskhub-$app', ({ app, portVariable, entry, databaseKe
     });
     expect(pod.securityContext.runAsUser).toBeGreaterThanOrEqual(10000);
     expect(pod.securityContext.runAsGroup).toBeGreaterThanOrEqual(10000);
-    // The image names its user by number too, and not root.
-    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toMatch(/^USER [1-9]\d*:[1-9]\d*$/m);
+    // The image's own user, by number: the one the pods run as.
+    const { runAsUser, runAsGroup } = pod.securityContext;
+    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toMatch(
+      new RegExp(`^USER ${runAsUser}:${runAsGroup}$`, 'm'),
+    );
     if (entry) {
       expect(container.args).toEqual(['node', entry]);
       expect(existsSync(join(root, entry))).toBe(true); // after `npm run build`

@@ -14,6 +14,10 @@ import { setFlagsFromString } from 'node:v8';
  * process stayed that way (1.5-2 MB in 3 more); with pretenuring off, none of 20 promoted more
  * than 0.6 MB (see the README's Benchmark section).
  * The flag is not allowed in NODE_OPTIONS, hence here, before the app allocates anything.
+ *
+ * The same on Node 20 (V8 11.3) and Node 24 (V8 13.6): the flag exists in both, and set here, at
+ * run time, it takes effect (a process whose allocation sites V8 would tenure reports those
+ * decisions under --trace-pretenuring-statistics without it, and none with it).
  */
 export function disablePretenuring(): void {
   setFlagsFromString('--no-allocation-site-pretenuring');
