@@ -15,7 +15,7 @@
  * pass of every type), then, once the worker has drained, the deltas over the run:
  *   - api and worker CPU: on-CPU time of the processes' threads (/proc/<pid>/task/<tid>/schedstat)
  *   - Postgres: transactions (pg_stat_database xact_commit + xact_rollback of the database; read
- *     STATS_SETTLE_MS after the run, see there) and the on-CPU time of its backends
+ *     STATS_SETTLE_MS after the run, see there) and the on-CPU time of its client backends
  *   - Redis: INFO commandstats (commands run inside scripts included) and redis-server's CPU
  *   - RabbitMQ: messages consumed, the delta of the worker's jobs_processed_total
  * less what the api and the worker do by themselves, measured over an idle window before.
@@ -1295,8 +1295,8 @@ ${ceilingText(m)}
 - After a type's requests, the worker must have drained (its \`jobs_processed_total\` steady for
   a second, \`outbox_pending\` 0, after the api's request-log flush interval). CPU is the
   threads' on-CPU time from \`/proc/<pid>/task/<tid>/schedstat\` (api, worker, redis-server, and
-  every Postgres backend of the database: not Postgres's WAL writer, checkpointer or
-  autovacuum launcher). Redis commands are \`INFO commandstats\` deltas (our own INFO calls left
+  every client backend of the database: not autovacuum, which comes when it will, nor the WAL
+  writer or checkpointer). Redis commands are \`INFO commandstats\` deltas (our own INFO calls left
   out). Postgres transactions are \`xact_commit + xact_rollback\` of the database, read
   ${STATS_SETTLE_MS / 1000} s after the drain (backends publish their counts at most once a second,
   and an idle one only after 10 s).
@@ -1315,8 +1315,9 @@ ${ceilingText(m)}
   api and worker cores at ${pct(TARGET_UTILISATION)}; per api instance, its idle Postgres reads and
   Redis commands; per write, one more PUBLISH delivery per api instance beyond the first.
   Postgres's share is the larger of its backends' CPU over the cores they kept busy in the
-  pgbench runs and its commits that write over the POST transaction's ceiling; Redis's is its CPU over one core; RabbitMQ's is task events over the ceiling for
-  their size plus request-log batches (1 per ${m.logBatchSize} requests) over the ceiling for theirs.
+  pgbench runs and its commits that write over the POST transaction's ceiling; Redis's is its
+  CPU over one core; RabbitMQ's is task events over the ceiling for their size plus request-log
+  batches (1 per ${m.logBatchSize} requests) over the ceiling for theirs.
 `;
   const prettier = require('prettier');
   const options = (await prettier.resolveConfig(OUTPUT)) ?? {};
