@@ -98,6 +98,11 @@ const MEASURE_SECONDS = 8;
 const READY_TIMEOUT_MS = 30_000;
 /** A fleet starts its apis together on one core; the fleet itself gives each 120 s. */
 const FLEET_READY_TIMEOUT_MS = 150_000;
+/**
+ * A fixed-rate scenario whose median latency is above this was queueing: warned about, since an
+ * overloaded api spends more per request (more connections and requests in flight, load shedding).
+ */
+const BEHIND_P50_MS = 10;
 /** Ratios are taken to this scenario's median req/s over the rounds. */
 const RATIO_BASE = 'baseline';
 /** Warn when the baseline's rounds differ by more than this (lowest to highest): the machine was busy. */
@@ -1170,6 +1175,12 @@ async function measure(scenario, ctx, server, round, warmupSeconds) {
     result.problems.push(
       `socket errors: connect ${errors.connect}, read ${errors.read}, write ${errors.write}, ` +
         `timeout ${errors.timeout}`,
+    );
+  }
+  if (scenario.rate && result.p50Ms > BEHIND_P50_MS) {
+    result.problems.push(
+      `fell behind its rate (p50 ${result.p50Ms.toFixed(1)} ms > ${BEHIND_P50_MS} ms): the server ` +
+        "core was saturated (other work on it?), and a queue's CPU per request is not a steady load's",
     );
   }
   result.ok = unexpected === 0;
