@@ -698,6 +698,9 @@ async function startFleet(name, target, port) {
     FLEET_PORT: String(port),
     FLEET_API_INSTANCES: String(target.fleet),
     FLEET_WORKER_INSTANCES: '0',
+    // No drain before an api closes, as the api target's (the api's default): the fleet's own
+    // (5 s) is for rolls, and this one stops only at the end.
+    SHUTDOWN_DRAIN_DELAY_MS: '0',
   };
   const logFile = path.join(RUN_DIR, `${name}.log`);
   const child = startPinned(SERVER_CPU, ['node', FLEET_SCRIPT], env, logFile);
