@@ -1208,7 +1208,13 @@ function statFields(pid) {
 
 /** The CPU time (user + system, in clock ticks) the process has used so far. */
 function cpuTicks(pid) {
-  const fields = statFields(pid);
+  let fields;
+  try {
+    fields = statFields(pid);
+  } catch (error) {
+    if (error.code !== 'ENOENT') throw error;
+    throw new BenchError(`process ${pid} exited during a measurement (see bench/.run/*.log)`);
+  }
   return Number(fields[11]) + Number(fields[12]);
 }
 
