@@ -32,6 +32,7 @@ const WORKER_ENTRY = path.join(ROOT, 'dist/apps/worker/apps/worker/src/main.js')
 const RECEIVER_SCRIPT = path.join(__dirname, 'receiver.js');
 const REQUEST_SCRIPT = path.join(__dirname, 'request.lua');
 const FIXED_RATE_SCRIPT = path.join(__dirname, 'fixed-rate.js');
+const FLEET_SCRIPT = path.join(ROOT, 'scripts/fleet.js');
 
 const PG_ADMIN_URL = 'postgres://postgres@localhost:5432/postgres';
 const DATABASE = 'taskhub_bench';
@@ -54,6 +55,12 @@ const TARGETS = {
   'api-unlimited': { port: 3992, env: { RATE_LIMIT_ENABLED: 'false' } },
   'api-uncached': { port: 3993, env: { CACHE_ENABLED: 'false' } },
   'api-unlogged': { port: 3995, env: { REQUEST_LOG_ENABLED: 'false' } },
+  // The api as deployed behind nginx: scripts/fleet.js with `fleet` api instances and no worker
+  // (nor has the `api` target one), the fleet process and all it starts pinned to the server
+  // core, on the same database, Redis prefix and queues as `api`.
+  'fleet-1': { port: 3980, env: {}, fleet: 1 },
+  'fleet-2': { port: 3981, env: {}, fleet: 2 },
+  'fleet-3': { port: 3982, env: {}, fleet: 3 },
   // Reaches Postgres through a FaultProxy that is cut once the api is up, which opens its postgres
   // breaker for the rest of the run (the longest reset timeout, 10 min: no probe meanwhile).
   'api-db-cut': {
@@ -89,10 +96,39 @@ const LATER_WARMUP_SECONDS = 2;
 const DEFAULT_ROUNDS = 3;
 const MEASURE_SECONDS = 8;
 const READY_TIMEOUT_MS = 30_000;
+/** A fleet starts its apis together on one core; the fleet itself gives each 120 s. */
+const FLEET_READY_TIMEOUT_MS = 150_000;
+/**
+ * A fixed-rate scenario whose median latency is above this was queueing: warned about, since an
+ * overloaded api spends more per request (more connections and requests in flight, load shedding).
+ */
+const BEHIND_P50_MS = 10;
 /** Ratios are taken to this scenario's median req/s over the rounds. */
 const RATIO_BASE = 'baseline';
 /** Warn when the baseline's rounds differ by more than this (lowest to highest): the machine was busy. */
 const BASELINE_MAX_SPREAD = 0.15;
+
+/** What a budget's cpuParts may name: see `cpu` below. */
+const CPU_PARTS = ['api', 'nginx', 'worker'];
+/** The name of the cached read at 2 000 req/s through nginx in front of `apis` instances. */
+const throughNginx = (apis) =>
+  `GET /v1/tasks/:id at 2 000 req/s, nginx + ${apis} api${apis === 1 ? '' : 's'}`;
+/** The cached read at 2 000 req/s, for the server's CPU per request: request, rate and checks. */
+const CACHED_READ_AT_2000 = {
+  method: 'GET',
+  path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+  auth: true,
+  cache: 'hit-local',
+  rate: 2000,
+  cpu: true,
+};
+/** That read through nginx, against the target fleet-<apis>. */
+const cachedReadThroughNginx = (apis, fields) => ({
+  name: throughNginx(apis),
+  target: `fleet-${apis}`,
+  ...CACHED_READ_AT_2000,
+  ...fields,
+});
 
 /**
  * The scenarios. In each round, those whose target is 'baseline' run first (the api idle), then the
@@ -108,6 +144,8 @@ const BASELINE_MAX_SPREAD = 0.15;
  *             (REQUEST_LOG_ENABLED=false, what the request log costs) or 'api-db-cut' (Postgres
  *             cut off, its breaker open) or 'api-webhooks' (with a worker and a webhook
  *             receiver, on a database of its own: ctx.webhooks has plainToken, subscribedToken)
+ *             or 'fleet-1', 'fleet-2', 'fleet-3' (scripts/fleet.js: nginx in front of 1, 2 or 3
+ *             apis configured as `api` is; the load goes to nginx)
  *   method    HTTP method
  *   path      a string, or (ctx) => string; ctx has taskId, token, apiKey, userId
  *   auth      true: sends "Authorization: Bearer <the seeded user's token>"
@@ -124,9 +162,16 @@ const BASELINE_MAX_SPREAD = 0.15;
  *             the baseline),
  *             or { label, relativeTo, minRatio, maxVerificationP99DeltaMs }: req/s relative to the
  *             scenario named `relativeTo`, and an API key's verification p99 at most this much
- *             above an access token's (bench/verification-cost.js, call by call)
- *   cpu       optional, with `rate` only: also measure the server process's CPU time per request
- *             (user + system, from /proc/<pid>/stat), for budgets { relativeTo, maxCpuRatio }
+ *             above an access token's (bench/verification-cost.js, call by call),
+ *             or { label, relativeTo, maxCpuRatio, cpuParts }: CPU per request relative to the
+ *             scenario named `relativeTo` (both need `cpu`), summing on each side the parts
+ *             listed in cpuParts (default ['api']); a part the reference does not have counts
+ *             nothing there (a direct api has no nginx), the judged scenario must have them all
+ *   cpu       optional, with `rate` only: also measure the server's CPU time per request (user +
+ *             system, from /proc/<pid>/stat), in parts: `api` (the api process, all of a fleet's
+ *             apis, or the baseline's process) and `nginx` (a fleet's: the fleet process's
+ *             descendants that are not apis, nginx's master and worker). A target with a worker
+ *             has a `worker` part too, measured in every scenario of it
  *   cache     optional: the X-Cache the api must answer after the warm-up (else the scenario fails)
  *   about     one line for RESULTS.md: what the scenario exercises
  */
@@ -210,12 +255,7 @@ const SCENARIOS = [
   {
     name: 'GET /v1/tasks/:id at 2 000 req/s',
     target: 'api',
-    method: 'GET',
-    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
-    auth: true,
-    cache: 'hit-local',
-    rate: 2000,
-    cpu: true,
+    ...CACHED_READ_AT_2000,
     budget: {
       label: 'request log cost: server CPU per cached read, on vs off',
       relativeTo: 'GET /v1/tasks/:id at 2 000 req/s (request log off)',
@@ -228,14 +268,42 @@ const SCENARIOS = [
   {
     name: 'GET /v1/tasks/:id at 2 000 req/s (request log off)',
     target: 'api-unlogged',
-    method: 'GET',
-    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
-    auth: true,
-    cache: 'hit-local',
-    rate: 2000,
-    cpu: true,
+    ...CACHED_READ_AT_2000,
     about: 'the same on the api started with REQUEST_LOG_ENABLED=false',
   },
+  cachedReadThroughNginx(1, {
+    about:
+      'the same cached read through nginx (scripts/fleet.js, nginx/taskhub.conf.template) in ' +
+      'front of one api configured as `api` is, all pinned to the server core: CPU per request ' +
+      "of the api, then of nginx's master and worker. The reference of the fleet budgets",
+  }),
+  cachedReadThroughNginx(2, {
+    budget: [
+      {
+        label:
+          'through nginx with 2 api instances vs 1 instance direct: server CPU per cached read',
+        relativeTo: 'GET /v1/tasks/:id at 2 000 req/s',
+        maxCpuRatio: 1.3,
+        cpuParts: ['api', 'nginx'],
+      },
+      {
+        label: 'a fleet of 2 api instances vs 1 (both behind nginx): api CPU per cached read',
+        relativeTo: throughNginx(1),
+        maxCpuRatio: 1.1,
+      },
+    ],
+    about:
+      'the same through nginx in front of two apis (least_conn): CPU per request of both apis ' +
+      'together, then of nginx; X-Cache checked on each api after the warm-up',
+  }),
+  cachedReadThroughNginx(3, {
+    budget: {
+      label: 'a fleet of 3 api instances vs 1 (both behind nginx): api CPU per cached read',
+      relativeTo: throughNginx(1),
+      maxCpuRatio: 1.1,
+    },
+    about: 'the same in front of three apis',
+  }),
   {
     name: 'GET /v1/tasks/:id (request log off)',
     target: 'api-unlogged',
@@ -612,6 +680,71 @@ async function startWorker(name, target, port) {
   return child;
 }
 
+/**
+ * scripts/fleet.js for a target with `fleet`: nginx on `port` in front of that many apis and no
+ * worker, with the api's environment and the target's, the fleet process pinned to the server
+ * core (what it starts inherits the affinity). Resolves once it has printed its fleet-ready line,
+ * with that line ({ pid, entry, apis: [{ pid, url }] }) and the child.
+ */
+async function startFleet(name, target, port) {
+  log(
+    `starting ${name}: nginx on :${port} in front of ${target.fleet} api(s), ` +
+      `pinned to core ${SERVER_CPU}...`,
+  );
+  const env = {
+    ...API_ENV,
+    ...target.env,
+    FLEET_HOST: '127.0.0.1',
+    FLEET_PORT: String(port),
+    FLEET_API_INSTANCES: String(target.fleet),
+    FLEET_WORKER_INSTANCES: '0',
+    // No drain before an api closes, as the api target's (the api's default): the fleet's own
+    // (5 s) is for rolls, and this one stops only at the end.
+    SHUTDOWN_DRAIN_DELAY_MS: '0',
+  };
+  const logFile = path.join(RUN_DIR, `${name}.log`);
+  const child = startPinned(SERVER_CPU, ['node', FLEET_SCRIPT], env, logFile);
+  // The instances' log lines go to the same file; the fleet's own are JSON lines with an event.
+  const deadline = Date.now() + FLEET_READY_TIMEOUT_MS;
+  for (;;) {
+    const line = fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .find((text) => text.startsWith('{"event":"fleet-ready"'));
+    if (line) {
+      const ready = JSON.parse(line);
+      checkPinned(name, [ready.pid, ...descendants(ready.pid)]);
+      return { ...ready, child };
+    }
+    if (exited(child) || Date.now() > deadline) {
+      throw new BenchError(
+        `${name} ${exited(child) ? `exited during start-up (code ${child.exitCode})` : 'not ready'}` +
+          `.\n--- last lines of ${path.relative(ROOT, logFile)} ---\n${tail(logFile)}`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/** The processes of a fleet whose CPU is measured: its apis, and nginx (all the rest below it). */
+function fleetPids(fleet) {
+  const api = fleet.apis.map((instance) => instance.pid);
+  return { api, nginx: descendants(fleet.pid, api) };
+}
+
+/** Fails unless every one of `pids` may run on the server core only. */
+function checkPinned(name, pids) {
+  for (const pid of pids) {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const allowed = /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1];
+    if (allowed !== SERVER_CPU) {
+      throw new BenchError(
+        `${name}: process ${pid} may run on cores ${allowed}, not ${SERVER_CPU}`,
+      );
+    }
+  }
+}
+
 /** bench/receiver.js on the load's core: answers every delivery 204, and counts them. */
 async function startReceiver(port) {
   log(`starting the webhook receiver on :${port}, pinned to core ${LOAD_CPU}...`);
@@ -966,8 +1099,13 @@ function parseWrk(output) {
   };
 }
 
-/** One request first (must be 2xx), then the warm-up run, then the measured run. */
-async function measure(scenario, ctx, { url: baseUrl, pid, workerPid }, round, warmupSeconds) {
+/**
+ * One request first (must be 2xx), then the warm-up run, then the measured run. `server` has the
+ * `url` the load goes to, `cpuPids()`: its processes by CPU part ({ api: [pid], ... }), and for a
+ * fleet `instanceUrls`, its apis' own.
+ */
+async function measure(scenario, ctx, server, round, warmupSeconds) {
+  const baseUrl = server.url;
   const label = `${scenario.name} (round ${round})`;
   const req = requestOf(scenario, ctx);
   const result = { scenario, label, round, ok: false, problems: [] };
@@ -991,25 +1129,43 @@ async function measure(scenario, ctx, { url: baseUrl, pid, workerPid }, round, w
 
   if (scenario.cache) {
     // What is measured must be what the scenario says: a cached read answered from the cache.
-    const check = await request(baseUrl + req.path, req);
-    const outcome = check.headers.get('x-cache');
-    if (outcome !== scenario.cache) {
-      result.problems.push(`X-Cache was ${outcome} after the warm-up, not ${scenario.cache}`);
-      return result;
+    // Behind nginx, each api has a cache of its own: each is asked directly too (the warm-up
+    // through nginx, at full speed, reaches them all).
+    for (const url of [baseUrl, ...(server.instanceUrls ?? [])]) {
+      const check = await request(url + req.path, req);
+      const outcome = check.headers.get('x-cache');
+      if (outcome !== scenario.cache) {
+        const from = url === baseUrl ? '' : ` from the api at ${url}`;
+        result.problems.push(
+          `X-Cache was ${outcome}${from} after the warm-up, not ${scenario.cache}`,
+        );
+        return result;
+      }
     }
   }
 
   log(`${label}: measuring ${MEASURE_SECONDS} s...`);
   const load = scenario.rate ? fixedRate : wrk;
   // A target with a worker: its CPU and the api's, per request, to show where a cost falls.
-  const cpuPids = scenario.cpu || workerPid ? [pid, workerPid] : [];
-  const cpuBefore = cpuPids.map((p) => (p ? cpuTicks(p) : 0));
+  const pids = server.cpuPids();
+  const parts = scenario.cpu || pids.worker ? Object.entries(pids) : [];
+  const cpuBefore = parts.map(([, list]) => list.map(cpuTicks));
   Object.assign(result, await load(scenario, ctx, baseUrl, MEASURE_SECONDS));
-  const perRequest = (n) =>
-    cpuPids[n]
-      ? ((cpuTicks(cpuPids[n]) - cpuBefore[n]) * 1e6) / CLOCK_TICKS / result.requests
-      : undefined;
-  [result.cpuUsPerRequest, result.workerCpuUsPerRequest] = [perRequest(0), perRequest(1)];
+  const perRequest = (ticks) => (ticks * 1e6) / CLOCK_TICKS / result.requests;
+  // Each process's, then each part's (the sum of its processes').
+  const used = parts.map(([, list], i) =>
+    list.map((p, j) => perRequest(cpuTicks(p) - cpuBefore[i][j])),
+  );
+  if (parts.length > 0) {
+    result.cpu = Object.fromEntries(
+      parts.map(([part], i) => [part, used[i].reduce((sum, us) => sum + us, 0)]),
+    );
+  }
+  // For a part of several processes (a fleet's apis, nginx), each one's, for the log.
+  const perProcess = parts
+    .map(([part, list], i) => [part, list.map((p, j) => `${p}: ${fmt(used[i][j], 0)}`)])
+    .filter(([, each]) => each.length > 1)
+    .map(([part, each]) => `${part} ${each.join(', ')}`);
 
   const unexpected = result.non2xx;
   if (unexpected > 0) {
@@ -1024,11 +1180,18 @@ async function measure(scenario, ctx, { url: baseUrl, pid, workerPid }, round, w
         `timeout ${errors.timeout}`,
     );
   }
+  if (scenario.rate && result.p50Ms > BEHIND_P50_MS) {
+    result.problems.push(
+      `fell behind its rate (p50 ${result.p50Ms.toFixed(1)} ms > ${BEHIND_P50_MS} ms): the server ` +
+        "core was saturated (other work on it?), and a queue's CPU per request is not a steady load's",
+    );
+  }
   result.ok = unexpected === 0;
   log(
     `${label}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, ` +
       `p99 ${result.p99Ms.toFixed(2)} ms` +
-      (result.cpuUsPerRequest === undefined ? '' : `, CPU µs/req ${cpuText(result)}`),
+      (result.cpu === undefined ? '' : `, CPU µs/req ${cpuText(result)}`) +
+      (perProcess.length > 0 ? ` (${perProcess.join('; ')})` : ''),
   );
   return result;
 }
@@ -1037,12 +1200,45 @@ async function measure(scenario, ctx, { url: baseUrl, pid, workerPid }, round, w
 const CLOCK_TICKS =
   Number(require('node:child_process').execSync('getconf CLK_TCK').toString()) || 100;
 
+/** /proc/<pid>/stat's fields after the command name (which may hold spaces): from field 3 on. */
+function statFields(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** The CPU time (user + system, in clock ticks) the process has used so far. */
 function cpuTicks(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces), from field 3 on.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  let fields;
+  try {
+    fields = statFields(pid);
+  } catch (error) {
+    if (error.code !== 'ENOENT') throw error;
+    throw new BenchError(`process ${pid} exited during a measurement (see bench/.run/*.log)`);
+  }
   return Number(fields[11]) + Number(fields[12]);
+}
+
+/** The processes below `pid` (its children, theirs...), leaving out those in `except` and theirs. */
+function descendants(pid, except = []) {
+  const parentOf = new Map();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      parentOf.set(Number(entry), Number(statFields(entry)[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found = [];
+  let level = [pid];
+  while (level.length > 0) {
+    const parents = level;
+    level = [...parentOf]
+      .filter(([child, parent]) => parents.includes(parent) && !except.includes(child))
+      .map(([child]) => child);
+    found.push(...level);
+  }
+  return found;
 }
 
 /** wrk's closed loop: WRK_CONNECTIONS connections, each sending as soon as it is answered. */
@@ -1152,12 +1348,16 @@ function summarize(results) {
       rps: median(values('rps')),
       p50Ms: median(values('p50Ms')),
       p99Ms: median(values('p99Ms')),
-      cpuUsPerRequest: measured.every((r) => r.cpuUsPerRequest !== undefined)
-        ? median(values('cpuUsPerRequest'))
+      // Each CPU part's median, for the table; the budgets take the median of a sum of parts.
+      cpu: measured.every((r) => r.cpu !== undefined)
+        ? Object.fromEntries(
+            Object.keys(measured[0]?.cpu ?? {}).map((part) => [
+              part,
+              median(measured.map((r) => r.cpu[part])),
+            ]),
+          )
         : undefined,
-      workerCpuUsPerRequest: measured.every((r) => r.workerCpuUsPerRequest !== undefined)
-        ? median(values('workerCpuUsPerRequest'))
-        : undefined,
+      cpuRounds: measured.map((r) => r.cpu),
       rpsRange: range('rps'),
       p99Range: range('p99Ms'),
     };
@@ -1183,11 +1383,28 @@ function summaryRows(summaries, base) {
   }));
 }
 
-/** The api's CPU per request, and its worker's after a `+` for a target with one. */
-const cpuText = (r) =>
-  r.workerCpuUsPerRequest === undefined
-    ? fmt(r.cpuUsPerRequest, 1)
-    : `${fmt(r.cpuUsPerRequest, 0)} + ${fmt(r.workerCpuUsPerRequest, 0)} worker`;
+/**
+ * The api's CPU per request, then each other part's after a `+`: its worker's for a target with
+ * one, nginx's for a fleet ("120 + 30 nginx").
+ */
+function cpuText({ cpu }) {
+  if (cpu === undefined) return '-';
+  const { api, ...others } = cpu;
+  const rest = Object.entries(others);
+  if (rest.length === 0) return fmt(api, 1);
+  return [fmt(api, 0), ...rest.map(([part, us]) => `${fmt(us, 0)} ${part}`)].join(' + ');
+}
+
+/**
+ * The median over a summary's rounds of the CPU per request of `parts` together; undefined
+ * without a CPU figure in every round, or, if `all`, when a round lacks one of the parts.
+ */
+function cpuOf(summary, parts, all) {
+  const rounds = summary.cpuRounds;
+  if (rounds.length === 0 || rounds.some((cpu) => cpu === undefined)) return undefined;
+  if (all && rounds.some((cpu) => parts.some((part) => cpu[part] === undefined))) return undefined;
+  return median(rounds.map((cpu) => parts.reduce((sum, part) => sum + (cpu[part] ?? 0), 0)));
+}
 
 /** Every measurement, in the order taken. */
 const roundRows = (results) =>
@@ -1251,8 +1468,15 @@ function verdicts(summaries, base, verification) {
   return summaries
     .flatMap((s) => [s.scenario.budget ?? []].flat().map((budget) => ({ s, budget })))
     .map(({ s, budget }) => {
-      const { label, minRatio, maxP99Ms, relativeTo, maxVerificationP99DeltaMs, maxCpuRatio } =
-        budget;
+      const {
+        label,
+        minRatio,
+        maxP99Ms,
+        relativeTo,
+        maxVerificationP99DeltaMs,
+        maxCpuRatio,
+        cpuParts,
+      } = budget;
       const reference = relativeTo && summaries.find((other) => other.scenario.name === relativeTo);
       const against = relativeTo ? reference?.rps : base;
       const checks = [];
@@ -1267,17 +1491,19 @@ function verdicts(summaries, base, verification) {
         checks.push(`ratio of medians${of} ${ratio.toFixed(3)} ${ok ? '>=' : '<'} ${minRatio}`);
       }
       if (maxCpuRatio !== undefined) {
-        const mine = s.cpuUsPerRequest;
-        const theirs = reference?.cpuUsPerRequest;
+        const parts = cpuParts ?? ['api'];
+        const mine = cpuOf(s, parts, true);
+        const theirs = reference ? cpuOf(reference, parts, false) : undefined;
         if (mine === undefined || theirs === undefined) {
           pass = false;
           checks.push('no CPU figure');
         } else {
           const ratio = mine / theirs;
           const ok = ratio <= maxCpuRatio;
+          const which = cpuParts ? ` (${parts.join(' + ')})` : '';
           pass &&= ok;
           checks.push(
-            `server CPU per request ${mine.toFixed(1)} µs vs ${theirs.toFixed(1)} µs${of}: ` +
+            `server CPU per request${which} ${mine.toFixed(1)} µs vs ${theirs.toFixed(1)} µs${of}: ` +
               `${ratio.toFixed(3)} ${ok ? '<=' : '>'} ${maxCpuRatio}`,
           );
         }
@@ -1403,6 +1629,12 @@ ${markdownTable(ROUND_COLUMNS, roundRows(results))}
   \`CACHE_ENABLED=false\` the "(cache off)" ones: what the limiter costs, and what the cache
   saves, are the ratios of the same scenario on two of them. The seeded user and key have an override of 10⁹ requests a minute, so every request takes
   its rate-limit decision in Redis and is admitted.
+- The fleets \`fleet-1\`, \`fleet-2\`, \`fleet-3\`: \`taskset -c ${SERVER_CPU} node scripts/fleet.js\` with
+  1, 2 or 3 apis and no worker (nginx, its worker and the apis inherit the core), with the api's
+  environment, database, Redis prefix and queues; the load goes to nginx. Their CPU per request
+  is the apis' together, then nginx's (its master and worker: the fleet process's descendants
+  that are not apis); the fleet process, idle once ready, is not counted. After the warm-up,
+  each api is asked directly for its X-Cache.
 - Postgres, Redis and RabbitMQ are not pinned: they share the two cores with the server and wrk.
 - Data: one user registered through \`POST /v1/auth/register\`, with one API key made through
   \`POST /v1/api-keys\`, and ${SEED_TASKS} tasks inserted by SQL (varied status, priority, due date,
@@ -1497,6 +1729,12 @@ function onlyScenarios() {
     if (scenario.cpu && !scenario.rate) {
       throw new BenchError(`${scenario.name}: \`cpu\` needs \`rate\` (at saturation, CPU is 100%)`);
     }
+    for (const { cpuParts = [] } of [scenario.budget ?? []].flat()) {
+      const unknown = cpuParts.filter((part) => !CPU_PARTS.includes(part));
+      if (unknown.length > 0) {
+        throw new BenchError(`${scenario.name}: no CPU part ${unknown.join(', ')} (${CPU_PARTS})`);
+      }
+    }
   }
   const text = (process.env.BENCH_ONLY ?? '').trim();
   if (text === '') return SCENARIOS;
@@ -1537,6 +1775,7 @@ async function main() {
   const urls = {};
   const pids = {};
   const workerPids = {};
+  const fleets = {};
   const cuts = [];
   for (const [name, target] of Object.entries(TARGETS)) {
     // The api serves the seeding; the variants start only when a scenario needs them.
@@ -1544,6 +1783,12 @@ async function main() {
     const port = await freePort(target.port, taken);
     taken.push(port);
     urls[name] = `http://127.0.0.1:${port}`;
+    if (target.fleet) {
+      fleets[name] = await startFleet(name, target, port);
+      urls[name] = fleets[name].entry;
+      state.apis.push(fleets[name].child);
+      continue;
+    }
     const env = { ...target.env };
     if (target.cutDatabase) {
       const proxy = await proxyToPostgres();
@@ -1616,12 +1861,22 @@ async function main() {
   for (let round = 1; round <= rounds; round += 1) {
     const warmupSeconds = round === 1 ? WARMUP_SECONDS : LATER_WARMUP_SECONDS;
     log(`round ${round} of ${rounds}: the baseline (apis idle), then each api (the others idle)`);
-    const baselineServer = { url: baselineUrl, pid: state.baseline.pid };
+    const baselineServer = { url: baselineUrl, cpuPids: () => ({ api: [state.baseline.pid] }) };
     await runScenarios(baselineScenarios, ctx, baselineServer, results, round, warmupSeconds);
     for (const [name, url] of Object.entries(urls)) {
       const ofTarget = scenarios.filter((s) => s.target === name);
       const before = TARGETS[name].worker ? () => settleWorker(ctx) : undefined;
-      const server = { url, pid: pids[name], workerPid: workerPids[name], before };
+      const fleet = fleets[name];
+      const server = fleet
+        ? { url, instanceUrls: fleet.apis.map((api) => api.url), cpuPids: () => fleetPids(fleet) }
+        : {
+            url,
+            cpuPids: () => ({
+              api: [pids[name]],
+              ...(workerPids[name] ? { worker: [workerPids[name]] } : {}),
+            }),
+            before,
+          };
       await runScenarios(ofTarget, ctx, server, results, round, warmupSeconds);
     }
     if (round < rounds) await restoreSeed(mark);
