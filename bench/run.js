@@ -129,6 +129,18 @@ const cachedReadThroughNginx = (apis, fields) => ({
   ...CACHED_READ_AT_2000,
   ...fields,
 });
+/** The rate per api of the fleet scenarios that grow their load with the fleet. */
+const PER_API_RATE = 300;
+/** The cached read through nginx at PER_API_RATE per api, against the target fleet-<apis>. */
+const perApiName = (apis) =>
+  `GET /v1/tasks/:id at ${PER_API_RATE} req/s per api, nginx + ${apis} api${apis === 1 ? '' : 's'}`;
+const cachedReadPerApi = (apis, fields) => ({
+  name: perApiName(apis),
+  target: `fleet-${apis}`,
+  ...CACHED_READ_AT_2000,
+  rate: PER_API_RATE * apis,
+  ...fields,
+});
 
 /**
  * The scenarios. In each round, those whose target is 'baseline' run first (the api idle), then the
@@ -303,6 +315,28 @@ const SCENARIOS = [
       maxCpuRatio: 1.1,
     },
     about: 'the same in front of three apis',
+  }),
+  // The same fleets with the load growing with them, so each api sees the same rate: a Node
+  // process costs more per request at a lower rate (it sleeps and wakes for each), which the
+  // fixed 2 000 req/s above charges to N; here only what N itself adds is left.
+  cachedReadPerApi(1, {
+    about: `the cached read through nginx in front of one api, at ${PER_API_RATE} req/s`,
+  }),
+  cachedReadPerApi(2, {
+    budget: {
+      label: 'a fleet of 2 api instances vs 1, the same rate per api: api CPU per cached read',
+      relativeTo: perApiName(1),
+      maxCpuRatio: 1.1,
+    },
+    about: `the same in front of two apis, at ${PER_API_RATE * 2} req/s`,
+  }),
+  cachedReadPerApi(3, {
+    budget: {
+      label: 'a fleet of 3 api instances vs 1, the same rate per api: api CPU per cached read',
+      relativeTo: perApiName(1),
+      maxCpuRatio: 1.1,
+    },
+    about: `the same in front of three apis, at ${PER_API_RATE * 3} req/s`,
   }),
   {
     name: 'GET /v1/tasks/:id (request log off)',
