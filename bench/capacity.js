@@ -28,10 +28,10 @@ const { spawn } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { NODE_RUNTIME_FLAGS } = require('../scripts/runtime');
+const { portIsFree, withPg } = require('./lib');
 
 const ROOT = path.resolve(__dirname, '..');
 const RUN_DIR = path.join(__dirname, '.run');
@@ -252,16 +252,6 @@ async function stop(child) {
   }
 }
 
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '0.0.0.0', exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    );
-  });
-}
-
 async function freePort(preferred) {
   for (let port = preferred; port < preferred + 100; port += 1) {
     if (await portIsFree(port)) return port;
@@ -446,17 +436,6 @@ async function build() {
   fs.writeFileSync(path.join(RUN_DIR, 'capacity-build.log'), result.stdout + result.stderr);
   if (result.code !== 0) {
     throw new CapacityError('npm run build failed: see bench/.run/capacity-build.log');
-  }
-}
-
-async function withPg(url, fn) {
-  const { Client } = require('pg');
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
   }
 }
 

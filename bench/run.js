@@ -17,12 +17,11 @@
  */
 const { spawn } = require('node:child_process');
 const { NODE_RUNTIME_FLAGS } = require('../scripts/runtime');
+const { portIsFree, withPg } = require('./lib');
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { Client } = require('pg');
 
 const ROOT = path.resolve(__dirname, '..');
 const RUN_DIR = path.join(__dirname, '.run');
@@ -530,16 +529,6 @@ async function stop(child, graceMs = 10_000) {
   }
 }
 
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '0.0.0.0', exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    );
-  });
-}
-
 async function freePort(preferred, taken = []) {
   for (let port = preferred; port < preferred + 100; port += 1) {
     if (!taken.includes(port) && (await portIsFree(port))) return port;
@@ -592,16 +581,6 @@ function startPinned(cpu, args, env, logFile) {
     );
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-async function withPg(url, fn) {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
   }
 }
 
