@@ -59,6 +59,11 @@ describe('degradation flags across instances', () => {
     expectValidationError(await flags(one, { features: { search: 1 } }), 'features.search');
     expect((await flags(one, { surprise: true })).status).toBe(400);
     expect((await flags(one, { features: { teleport: true } })).status).toBe(400);
+    // null is not false: it would switch degraded mode or a feature off.
+    expectValidationError(await flags(one, { degraded: null }), 'degraded');
+    expectValidationError(await flags(one, { features: { exports: null } }), 'features.exports');
+    expectValidationError(await flags(one, { features: { search: null } }), 'features.search');
+    expectValidationError(await flags(one, { features: null }), 'features');
     expect((await flags(one)).body).toEqual({
       degraded: false,
       degradedAutomatically: false,

@@ -4,10 +4,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOption
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { ROUTER_OPTIONS, trackRoutes } from './allowed-methods';
 import { ApiException } from './api.exception';
 import type { ErrorCode } from './error-codes';
 import { etagFor, ifNoneMatchHits } from './etag';
 import { sendProblem, toProblem } from './problem-details';
+import {
+  assertStorableStrings,
+  JSON_MAX_DEPTH,
+  mayHoldUnstorableStrings,
+} from './storable-strings';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 /**
@@ -17,12 +23,6 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
  * api is closing.
  */
 export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
-/**
- * How deeply a JSON body may nest arrays and objects (`{"a":1}` is 1 level). Our deepest body is
- * 3; what walks a parsed body (the NUL check, class-transformer, class-validator) recurses, so a
- * body of a few thousand levels would overflow the stack, a 500 without credentials.
- */
-export const JSON_MAX_DEPTH = 32;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -133,7 +133,7 @@ export function fastifyOptions(
     requestTimeout: config.http.requestTimeoutMs,
     clientErrorHandler: answerClientError,
     // Path parameters up to 200 characters (rate-limit identifiers), percent-encoded: 600.
-    routerOptions: { maxParamLength: 600 },
+    routerOptions: { ...ROUTER_OPTIONS },
     // What Fastify refuses before routing (a malformed percent-encoding) is a problem too.
     frameworkErrors: (error, request, reply) => {
       // Sent before any hook is attached: the request id is set here.
@@ -152,13 +152,17 @@ export function fastifyOptions(
 /**
  * What must hold for every request, including those that never reach a handler: JSON is the only
  * body type (anything else is 415), a body that is not JSON is 400 MALFORMED_JSON, one nested
- * deeper than JSON_MAX_DEPTH is 400 VALIDATION_FAILED before it is parsed, every response
+ * deeper than JSON_MAX_DEPTH is 400 VALIDATION_FAILED before it is parsed, one holding a string
+ * Postgres cannot store (NUL, an unpaired surrogate) is 400 VALIDATION_FAILED before any guard,
+ * interceptor or handler sees it, every response
  * has X-Request-ID, and authenticated responses are `Cache-Control: private`.
  */
 export function applyHttpConventions(fastify: FastifyInstance, config: AppConfig): void {
   // Declared up front so every request object has one shape (the auth guard sets it).
   fastify.decorateRequest('user', null);
   fastify.decorateRequest('handlerTimer', null);
+  // Before any route is registered: what a 405's Allow is read from.
+  trackRoutes(fastify);
   // The handler's bound starts once the request has arrived (preValidation runs after the body
   // is parsed) and ends when the reply starts (onSend). Our own timer: Fastify's handlerTimeout
   // starts at routing, so it would answer a slow body 503 before Node's 408, and it costs an
@@ -189,14 +193,22 @@ export function applyHttpConventions(fastify: FastifyInstance, config: AppConfig
             ),
             undefined,
           )
-        : parseJson(request, body as string, (error, value) =>
-            error
-              ? done(
-                  new ApiException('MALFORMED_JSON', 'The request body is not valid JSON.'),
-                  undefined,
-                )
-              : done(null, value),
-          ),
+        : parseJson(request, body as string, (error, value) => {
+            if (error) {
+              done(
+                new ApiException('MALFORMED_JSON', 'The request body is not valid JSON.'),
+                undefined,
+              );
+              return;
+            }
+            try {
+              if (mayHoldUnstorableStrings(body as string)) assertStorableStrings(value);
+            } catch (refused) {
+              done(refused as ApiException, undefined);
+              return;
+            }
+            done(null, value);
+          }),
   );
   // A single versioned resource (an object with an id and a numeric version: never a list, never
   // an error) gets a strong ETag, and a GET whose If-None-Match holds it gets 304 and no body. A

@@ -1,6 +1,6 @@
 import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
 import { ApiException, FieldError } from './api.exception';
-import { JSON_MAX_DEPTH } from './fastify-options';
+import { assertStorableStrings } from './storable-strings';
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
@@ -13,32 +13,9 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   });
 }
 
-/** What nulCharacterAt answers for a value nested deeper than any body may be. */
-const TOO_DEEP = Symbol('too deep');
-
 /**
- * The path of the first string holding a NUL character, which no Postgres text column takes. The
- * body parser already refuses deeper bodies; the bound here keeps the recursion safe whatever
- * hands it a value.
- */
-function nulCharacterAt(
-  value: unknown,
-  path = '',
-  depth = 0,
-): string | typeof TOO_DEEP | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
-  if (typeof value !== 'object' || value === null) return undefined;
-  if (depth >= JSON_MAX_DEPTH) return TOO_DEEP;
-  for (const [key, child] of Object.entries(value)) {
-    const found = nulCharacterAt(child, path ? `${path}.${key}` : key, depth + 1);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
-/**
- * A JSON body must be an object: an array or a bare value is refused before field checks. A NUL
- * character in any string of a body or query is refused too: Postgres would fail on it (a 500).
+ * A JSON body must be an object: an array or a bare value is refused before field checks. Its
+ * strings, and a query's, must be storable (storable-strings.ts).
  */
 class TaskhubValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
@@ -48,20 +25,10 @@ class TaskhubValidationPipe extends ValidationPipe {
     ) {
       throw new ApiException('VALIDATION_FAILED', 'The request body must be a JSON object.');
     }
-    if (metadata.type === 'body' || metadata.type === 'query') {
-      const field = nulCharacterAt(value);
-      if (field === TOO_DEEP) {
-        throw new ApiException(
-          'VALIDATION_FAILED',
-          `The request nests arrays and objects deeper than ${JSON_MAX_DEPTH} levels.`,
-        );
-      }
-      if (field !== undefined) {
-        throw new ApiException('VALIDATION_FAILED', `${field}: must not contain NUL characters`, [
-          { field, message: 'must not contain NUL characters' },
-        ]);
-      }
-    }
+    // A query string can hold a NUL too (%00). The body parser has checked the body already,
+    // before any guard or interceptor; the walk here also bounds the depth of a body that
+    // reached the pipe some other way, before class-transformer recurses through it.
+    if (metadata.type === 'body' || metadata.type === 'query') assertStorableStrings(value);
     return super.transform(value, metadata);
   }
 }

@@ -1,7 +1,8 @@
 import type { Feature, FlagsChange, FlagsView } from '@app/resilience';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsBoolean, IsOptional, ValidateNested } from 'class-validator';
+import { IsBoolean, IsObject, ValidateNested } from 'class-validator';
+import { Optional } from '../../common/validators';
 
 class FeaturesDto implements Record<Feature, boolean> {
   @ApiProperty({ description: 'Search with `q` in GET /v1/tasks.' }) search!: boolean;
@@ -9,8 +10,8 @@ class FeaturesDto implements Record<Feature, boolean> {
 }
 
 class FeaturesChangeDto implements Partial<Record<Feature, boolean>> {
-  @ApiPropertyOptional() @IsOptional() @IsBoolean() search?: boolean;
-  @ApiPropertyOptional() @IsOptional() @IsBoolean() exports?: boolean;
+  @ApiPropertyOptional() @Optional() @IsBoolean() search?: boolean;
+  @ApiPropertyOptional() @Optional() @IsBoolean() exports?: boolean;
 }
 
 export class FlagsDto implements FlagsView {
@@ -24,11 +25,13 @@ export class FlagsDto implements FlagsView {
   serving!: FeaturesDto;
 }
 
+/** Absent fields stay as they are; null is refused (it is not `false`). */
 export class UpdateFlagsDto implements FlagsChange {
-  @ApiPropertyOptional() @IsOptional() @IsBoolean() degraded?: boolean;
+  @ApiPropertyOptional() @Optional() @IsBoolean() degraded?: boolean;
 
   @ApiPropertyOptional({ type: FeaturesChangeDto })
-  @IsOptional()
+  @Optional()
+  @IsObject()
   @ValidateNested()
   @Type(() => FeaturesChangeDto)
   features?: FeaturesChangeDto;
