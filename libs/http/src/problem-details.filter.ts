@@ -1,5 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { allowedMethods } from './allowed-methods';
+import { ApiException } from './api.exception';
 import { sendProblem, toProblem } from './problem-details';
 
 /**
@@ -18,6 +20,23 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     // and a body cut short by its connection closing (a client that left, or a 408): the body
     // never arrived, so no handler ran, and nobody is left to answer.
     if (reply.sent || (request.raw.destroyed && !request.raw.complete)) return;
+    if (request.is404) {
+      // No route for this method and path; if the path has routes under other methods, this is
+      // a 405 with Allow (RFC 9110 §15.5.6), and OPTIONS is answered with Allow alone.
+      const allow = allowedMethods(request);
+      if (allow.length > 0 && request.method === 'OPTIONS') {
+        void reply.code(204).header('allow', allow.join(', ')).send();
+        return;
+      }
+      if (allow.length > 0) {
+        exception = new ApiException(
+          'METHOD_NOT_ALLOWED',
+          `${request.method} is not served here; this path serves ${allow.join(', ')}.`,
+          undefined,
+          { allow: allow.join(', ') },
+        );
+      }
+    }
     const problem = toProblem(exception, request);
     if (problem.internal) {
       // Name, message and stack only: a failed query also carries its SQL and parameters,
