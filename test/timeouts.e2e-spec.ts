@@ -80,6 +80,23 @@ describe('request timeouts', () => {
     expect(bad.body.code).toBe('BAD_REQUEST');
   });
 
+  it.each([
+    ['a control character in a header value', 'X-A: a\u0001b'],
+    ['NUL in a header value', 'X-A: a\u0000b'],
+    ['DEL in a header value', 'X-A: a\u007fb'],
+    ['a control character in a header name', 'X\u0001A: b'],
+    ['a lone CR in a header value', 'X-A: a\rb'],
+    ['a control character in a credential', 'Authorization: Bearer a\u0001b'],
+  ])('answers %s with a 400 problem with X-Request-ID, and closes', async (_, header) => {
+    const client = slowClient(port, `GET /v1/tasks HTTP/1.1\r\nHost: t\r\n${header}\r\n\r\n`, '');
+    const response = parseResponse((await client.closed).text);
+    expect(response.status).toBe(400);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect(response.headers.connection).toBe('close');
+    expect(response.body).toEqual(expect.objectContaining({ status: 400, code: 'BAD_REQUEST' }));
+    expect(response.headers['x-request-id']).toBe(response.body.requestId);
+  });
+
   it('lets a request that arrives in time take as long as it needs to send', async () => {
     const response = await fetch(`http://127.0.0.1:${port}/health/live`);
     expect(response.status).toBe(200);
