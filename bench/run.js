@@ -2,8 +2,8 @@
 
 /**
  * `npm run bench`: builds the apps, starts the api in production mode on a fresh database, seeds
- * it, and loads each scenario with wrk, server pinned to core 0 and wrk to core 1 (the method of
- * /work/shared/PERFORMANCE.md). Prints a table and the budget verdicts and writes bench/RESULTS.md.
+ * it, and loads each scenario with wrk, server pinned to core 0 and wrk to core 1 (as the project's
+ * first measurements were made). Prints a table and the budget verdicts and writes bench/RESULTS.md.
  *
  * The measurements run in rounds (BENCH_ROUNDS, default 3): each round loads the baseline, then
  * each of the api's scenarios, so that other work on this shared machine hits all scenarios alike.
