@@ -16,7 +16,7 @@ export async function createApiApp(config: AppConfig): Promise<NestFastifyApplic
   // Before Fastify and Nest bind anything: see lean-async-bind.ts.
   installLeanAsyncBind();
   const adapter = new FastifyAdapter(fastifyOptions(config));
-  applyHttpConventions(adapter.getInstance(), config);
+  await applyHttpConventions(adapter.getInstance(), config);
   shedLoad(adapter.getInstance(), config);
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot(config), adapter, {
     bufferLogs: true,

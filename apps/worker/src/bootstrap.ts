@@ -18,7 +18,7 @@ export async function createWorkerApp(config: AppConfig): Promise<NestFastifyApp
   // Before Fastify and Nest bind anything: see lean-async-bind.ts.
   installLeanAsyncBind();
   const adapter = new FastifyAdapter(fastifyOptions(config));
-  applyHttpConventions(adapter.getInstance(), config);
+  await applyHttpConventions(adapter.getInstance(), config);
   const app = await NestFactory.create<NestFastifyApplication>(
     WorkerModule.forRoot(config),
     adapter,

@@ -81,6 +81,34 @@ const trustProxy = z
     return entries;
   });
 
+/**
+ * CORS_ORIGINS: empty (CORS off: browsers on other origins get no CORS headers), or a
+ * comma-separated list of origins (`https://app.example.com`), each exactly as a browser sends
+ * it in `Origin`: a scheme, a host and an optional port, nothing more.
+ */
+const corsOrigins = z.string().transform((value, ctx): string[] => {
+  const origins = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  const bad = origins.find((origin) => {
+    try {
+      const url = new URL(origin);
+      return url.origin !== origin || !['http:', 'https:'].includes(url.protocol);
+    } catch {
+      return true;
+    }
+  });
+  if (bad !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected origins like https://app.example.com, "${bad}" is not one`,
+    });
+    return z.NEVER;
+  }
+  return origins;
+});
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -137,6 +165,7 @@ const schema = z.object({
   JWT_ACCESS_TTL_SECONDS: int(30, 86_400).default(900),
   REFRESH_TOKEN_TTL_SECONDS: int(60, 31_536_000).default(2_592_000),
   TRUST_PROXY: trustProxy.default(false),
+  CORS_ORIGINS: corsOrigins.default([]),
   RATE_LIMIT_ENABLED: bool.default(true),
   CACHE_ENABLED: bool.default(true),
   CACHE_TTL_SECONDS: int(1, 86_400).default(60),
@@ -237,6 +266,8 @@ export interface AppConfig {
   };
   /** false: X-Forwarded-For is ignored. A number: hops to trust. A list: trusted proxy CIDRs. */
   trustProxy: false | number | string[];
+  /** The browser origins allowed to call the api across origins; none: CORS is off. */
+  cors: { origins: string[] };
   /** Off only to measure what the limiter costs, or in an emergency. */
   rateLimit: { enabled: boolean };
   /** The read cache (CONTRACT §7); off only to measure what it saves. Times in ms. */
@@ -372,6 +403,7 @@ export function parseConfig(env: Env): AppConfig {
       refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
     },
     trustProxy: e.TRUST_PROXY,
+    cors: { origins: e.CORS_ORIGINS },
     rateLimit: { enabled: e.RATE_LIMIT_ENABLED },
     cache: {
       enabled: e.CACHE_ENABLED,

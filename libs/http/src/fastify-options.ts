@@ -8,6 +8,7 @@ import { ROUTER_OPTIONS, trackRoutes } from './allowed-methods';
 import { ApiException } from './api.exception';
 import type { ErrorCode } from './error-codes';
 import { etagFor, ifNoneMatchHits } from './etag';
+import { applyWebPolicies } from './web-policies';
 import { sendProblem, toProblem } from './problem-details';
 import {
   assertStorableStrings,
@@ -157,12 +158,16 @@ export function fastifyOptions(
  * interceptor or handler sees it, every response
  * has X-Request-ID, and authenticated responses are `Cache-Control: private`.
  */
-export function applyHttpConventions(fastify: FastifyInstance, config: AppConfig): void {
+export async function applyHttpConventions(
+  fastify: FastifyInstance,
+  config: AppConfig,
+): Promise<void> {
   // Declared up front so every request object has one shape (the auth guard sets it).
   fastify.decorateRequest('user', null);
   fastify.decorateRequest('handlerTimer', null);
   // Before any route is registered: what a 405's Allow is read from.
   trackRoutes(fastify);
+  await applyWebPolicies(fastify, config);
   // The handler's bound starts once the request has arrived (preValidation runs after the body
   // is parsed) and ends when the reply starts (onSend). Our own timer: Fastify's handlerTimeout
   // starts at routing, so it would answer a slow body 503 before Node's 408, and it costs an
