@@ -1,10 +1,9 @@
 import { ApiException } from '@app/http';
-import { ExecutionContext, Inject, Injectable, Optional } from '@nestjs/common';
+import { ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard as PassportAuthGuard } from '@nestjs/passport';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { AdminRoles } from './admin-roles';
-import { AUTHENTICATION_FAILURES, type AuthenticationFailures } from './authentication-failures';
 import type { ApiKeyPrincipal, Principal } from './principal';
 import { IS_PUBLIC } from './public.decorator';
 import { NO_API_KEYS, REQUIRED_SCOPES, Scope } from './scopes';
@@ -31,9 +30,6 @@ export class AuthGuard extends PassportAuthGuard(['jwt', 'api-key']) {
   constructor(
     private readonly reflector: Reflector,
     private readonly adminRoles: AdminRoles,
-    @Optional()
-    @Inject(AUTHENTICATION_FAILURES)
-    private readonly failures?: AuthenticationFailures,
   ) {
     super();
   }
@@ -53,18 +49,9 @@ export class AuthGuard extends PassportAuthGuard(['jwt', 'api-key']) {
         `${context.getClass().name}.${context.getHandler().name} has neither @Public() nor @Scopes()`,
       );
     }
-    try {
-      await super.canActivate(context);
-    } catch (error) {
-      if (this.failures && error instanceof ApiException && error.code === 'UNAUTHENTICATED') {
-        const http = context.switchToHttp();
-        await this.failures.refused(
-          http.getRequest<FastifyRequest>(),
-          http.getResponse<FastifyReply>(),
-        );
-      }
-      throw error;
-    }
+    // A refusal (401) is counted by the rate limiter against the caller's address, as anonymous
+    // traffic, on its way out (ErrorMeter, libs/http).
+    await super.canActivate(context);
     const principal = context
       .switchToHttp()
       .getRequest<FastifyRequest & { user: Principal }>().user;

@@ -3,8 +3,6 @@ export { generateApiKey } from './api-key-format';
 export { ApiKeyUsage } from './api-key-usage';
 export { ApiKeyVerifier, MAX_TRUST_MS, UNSUBSCRIBED_TRUST_MS } from './api-key-verifier';
 export { AuthModule } from './auth.module';
-export { AUTHENTICATION_FAILURES } from './authentication-failures';
-export type { AuthenticationFailures } from './authentication-failures';
 export { CurrentPrincipal } from './current-principal.decorator';
 export { ensureAdmin } from './ensure-admin';
 export { hashForUnknownUser, hashPassword, verifyPassword } from './password-hasher';

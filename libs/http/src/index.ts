@@ -1,5 +1,7 @@
 export { ApiException, apiExceptionIn, notFound } from './api.exception';
 export { ERROR_CATALOG } from './error-codes';
+export { ERROR_METER } from './error-meter';
+export type { ErrorMeter } from './error-meter';
 export { parseIfMatch } from './etag';
 export type { IfMatch } from './etag';
 export {

@@ -1,4 +1,4 @@
-import { AUTHENTICATION_FAILURES, type AuthenticationFailures } from '@app/auth';
+import { ERROR_METER, type ErrorMeter } from '@app/http';
 import { AppConfig, APP_CONFIG } from '@app/config';
 import { createRedisClient } from '@app/redis';
 import { DynamicModule, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
@@ -76,12 +76,13 @@ export class RateLimitModule {
       providers: [
         RateLimitOverrides,
         RateLimiter,
-        // Requests refused for their credentials count against their address, like anonymous ones.
+        // Errors no guard counted (refused before the guards, or by the auth guard) count against
+        // their client: the caller once authenticated (a 403), else its address (a 401, a 404).
         {
-          provide: AUTHENTICATION_FAILURES,
+          provide: ERROR_METER,
           inject: [RateLimiter],
-          useFactory: (limiter: RateLimiter): AuthenticationFailures => ({
-            refused: (request, reply) => limiter.decide(request, reply),
+          useFactory: (limiter: RateLimiter): ErrorMeter => ({
+            count: (request, reply) => limiter.decide(request, reply),
           }),
         },
         makeCounterProvider({
@@ -91,7 +92,7 @@ export class RateLimitModule {
         }),
         { provide: APP_GUARD, useClass: RateLimitGuard },
       ],
-      exports: [RateLimitOverrides, AUTHENTICATION_FAILURES],
+      exports: [RateLimitOverrides, ERROR_METER],
     };
   }
 }
