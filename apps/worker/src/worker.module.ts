@@ -11,6 +11,7 @@ import { ExportsModule } from './exports/exports.module';
 import { HealthController } from './health/health.controller';
 import { ConsumerStatus } from './jobs/consumer-status';
 import { JobsController } from './jobs/jobs.controller';
+import { Retention } from './maintenance/retention';
 import { RequestLogStore } from './request-logs/request-log.store';
 import { RequestLogsController } from './request-logs/request-logs.controller';
 import { WebhooksModule } from './webhooks/webhooks.module';
@@ -35,6 +36,7 @@ export class WorkerModule {
       providers: [
         ConsumerStatus,
         RequestLogStore,
+        Retention,
         makeCounterProvider({
           name: 'jobs_processed_total',
           help:

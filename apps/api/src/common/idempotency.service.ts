@@ -1,3 +1,4 @@
+import { IDEMPOTENCY_KEY_TTL_HOURS } from '@app/database';
 import { ApiException } from '@app/http';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -22,6 +23,7 @@ export interface IdempotentResult<T> {
 
 /**
  * Idempotency-Key on creates (the IETF httpapi draft): the first request's response is kept 24 h
+ * (IDEMPOTENCY_KEY_TTL_HOURS; the worker deletes expired keys hourly)
  * and replayed for a retry with the same key and body; the same key with another body is 422.
  *
  * The key row and the work commit in one transaction. A concurrent retry blocks on the key's
@@ -59,8 +61,8 @@ export class IdempotencyService {
     return this.dataSource.transaction(async (manager) => {
       await manager.query(
         `DELETE FROM idempotency_keys
-          WHERE user_id = $1 AND key = $2 AND created_at < now() - interval '24 hours'`,
-        [userId, key],
+          WHERE user_id = $1 AND key = $2 AND created_at < now() - make_interval(hours => $3)`,
+        [userId, key, IDEMPOTENCY_KEY_TTL_HOURS],
       );
       const claimed = await manager.query<unknown[]>(
         `INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)

@@ -1,5 +1,5 @@
 import { AppConfig, InjectConfig } from '@app/config';
-import { claimMessage, forgetProcessedMessages } from '@app/database';
+import { claimMessage } from '@app/database';
 import { type RequestLogBatch, type RequestLogEntry, requestLogEntries } from '@app/messaging';
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -8,13 +8,8 @@ const CONSUMER = 'request-logs';
 const DAY_MS = 86_400_000;
 /** Partition names: request_logs_pYYYYMMDD, one per UTC day. */
 const PARTITION = /^request_logs_p(\d{4})(\d{2})(\d{2})$/;
-/** How often the worker drops expired partitions and forgets old processed messages. */
+/** How often the worker drops expired partitions. */
 const MAINTENANCE_EVERY_MS = 3_600_000;
-/**
- * Claims are kept this long: longer than any retry path (JOB_RETRY_MAX_MS × attempts), and than
- * an operator takes to replay a dead-lettered batch.
- */
-const PROCESSED_MESSAGES_KEPT_DAYS = 14;
 /** A concurrent CREATE of the same partition by another worker. */
 const ALREADY_THERE = ['42P07', '23505'];
 
@@ -103,7 +98,6 @@ export class RequestLogStore implements OnApplicationBootstrap, OnApplicationShu
       if (gone) dropped.push(name);
     }
     if (dropped.length > 0) this.logger.log(`dropped expired partitions: ${dropped.join(', ')}`);
-    await forgetProcessedMessages(this.dataSource, PROCESSED_MESSAGES_KEPT_DAYS);
     return dropped;
   }
 
