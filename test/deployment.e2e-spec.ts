@@ -16,6 +16,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, posix, resolve } from 'node:path';
+import { minVersion, satisfies, validRange } from 'semver';
 import { parse } from 'yaml';
 import { configReads } from './config-reads';
 
@@ -674,6 +675,32 @@ describe('nginx in front of the api', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('package.json engines', () => {
+  const root = resolve(__dirname, '..');
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
+  const ours = String(manifest.engines.node);
+  /** The oldest version of each Node line we say we run on. */
+  const oldest = ours.split('||').map((range) => minVersion(range.trim())!.version);
+
+  it('names the Node lines the code needs: 20.19+ (zlib.crc32, @nestjs/throttler), 22.13+, 24+', () => {
+    expect(validRange(ours)).not.toBeNull();
+    expect(oldest).toEqual(['20.19.0', '22.13.0', '24.0.0']);
+  });
+
+  it('holds no package that asks for more than that, so npm ci warns of no engine', () => {
+    const unmet = Object.entries<{ engines?: { node?: string }; optional?: boolean }>(
+      lock.packages,
+    ).flatMap(([path, entry]) => {
+      const wanted = entry.engines?.node;
+      if (path === '' || entry.optional || !wanted || !validRange(wanted)) return [];
+      const refused = oldest.filter((version) => !satisfies(version, wanted));
+      return refused.length > 0 ? [`${path} wants node ${wanted}, not ${refused.join(', ')}`] : [];
+    });
+    expect(unmet).toEqual([]);
   });
 });
 
