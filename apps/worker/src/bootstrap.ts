@@ -32,7 +32,8 @@ export async function createWorkerApp(config: AppConfig): Promise<NestFastifyApp
   const processed = app.get<Counter<string>>(getToken('jobs_processed_total'));
   const status = app.get(ConsumerStatus);
   for (const queue of Object.values(QUEUES)) {
-    for (const outcome of JOB_OUTCOMES) processed.labels(queue, outcome);
+    // Each outcome a series from the start, at 0: an alert on dead letters sees 0, not nothing.
+    for (const outcome of JOB_OUTCOMES) processed.inc({ queue, outcome }, 0);
     status.set(queue, 'disconnected');
     const consumer = app.connectMicroservice<CustomStrategy>(
       {

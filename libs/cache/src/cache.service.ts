@@ -83,12 +83,14 @@ export class CacheService implements OnModuleInit, OnApplicationShutdown {
       this.instance,
       this.guard,
     );
-    const counter = (level: Level): Record<Result, Counter.Internal> => ({
-      hit: requests.labels(level, 'hit'),
-      miss: requests.labels(level, 'miss'),
-      stale: requests.labels(level, 'stale'),
-      bypass: requests.labels(level, 'bypass'),
-    });
+    const counter = (level: Level): Record<Result, Counter.Internal> => {
+      const results: Result[] = ['hit', 'miss', 'stale', 'bypass'];
+      // Each a series from the start, at 0 (a hit ratio is defined before the first miss).
+      for (const result of results) requests.inc({ level, result }, 0);
+      return Object.fromEntries(
+        results.map((result) => [result, requests.labels(level, result)]),
+      ) as Record<Result, Counter.Internal>;
+    };
     this.counts = { local: counter('local'), redis: counter('redis') };
   }
 

@@ -7,9 +7,22 @@ import { PinoLoggerService, createLogger } from './logger';
 import { MetricsController } from './metrics.controller';
 import { ROOT_LOGGER, RequestTelemetry, httpMetricProviders } from './request-telemetry';
 
+/**
+ * prom-client's gauges of the totals of `nodejs_active_handles`, `_requests` and `_resources`
+ * (by type): gauges whose names end in `_total`, which Prometheus keeps for counters, so
+ * `promtool check metrics` refuses them. The totals are `sum(nodejs_active_handles)` and so on.
+ */
+const NON_CONFORMING_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 /** prom-client's defaults (process_*, nodejs_*) go once into the process-wide registry. */
 function collectDefaultMetricsOnce(): void {
-  if (!register.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics();
+  if (register.getSingleMetric('process_cpu_user_seconds_total')) return;
+  collectDefaultMetrics();
+  for (const name of NON_CONFORMING_DEFAULTS) register.removeSingleMetric(name);
 }
 
 /**

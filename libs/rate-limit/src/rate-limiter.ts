@@ -9,6 +9,8 @@ import { RateLimitOverrides } from './rate-limit-overrides';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 import { TIER_LIMITS, WINDOW_MS, clientOf } from './tiers';
 
+const DECISIONS = ['allowed', 'limited', 'fallback'] as const;
+
 /**
  * One rate-limit decision for a request (CONTRACT §6): the client's override, else its tier's
  * limit; the X-RateLimit-* headers and the IETF draft's RateLimit-Policy and RateLimit
@@ -22,7 +24,13 @@ export class RateLimiter {
     @InjectThrottlerStorage() private readonly storage: RedisThrottlerStorage,
     @Inject(RateLimitOverrides) private readonly overrides: RateLimitOverrides,
     @InjectMetric('rate_limit_decisions_total') private readonly decisions: Counter<string>,
-  ) {}
+  ) {
+    // Every tier and decision is a series from the start, at 0, so that an alert on fallback
+    // decisions has something to watch before Redis first fails.
+    for (const tier of Object.keys(TIER_LIMITS)) {
+      for (const decision of DECISIONS) this.decisions.inc({ tier, decision }, 0);
+    }
+  }
 
   async decide(
     request: FastifyRequest & { user?: Principal | null },

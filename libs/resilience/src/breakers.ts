@@ -84,6 +84,11 @@ export class Breakers implements OnApplicationShutdown {
     // Listed (and in the metrics) from the start, in this order, not from their first call
     // (another provider's start-up may call one before this one's onModuleInit would run).
     for (const dependency of DEPENDENCIES) this.breaker(dependency);
+    // Every event of every breaker kind is a series from the start, at 0: an alert on a rate
+    // (`increase(...{event="open"}[5m])`) sees nothing, not no data, before the first one.
+    for (const breaker of [...DEPENDENCIES, 'webhook']) {
+      for (const event of COUNTED_EVENTS) this.events.inc({ breaker, event }, 0);
+    }
   }
 
   onApplicationShutdown(): void {
