@@ -7,15 +7,57 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { firstValueFrom } from 'rxjs';
 import { freePort, runBuilt, waitFor } from './processes';
 
+/**
+ * Every line of `text` parsed as JSON: a line that is not (Nest's coloured console, a bare
+ * message) fails the spec, naming it.
+ */
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        throw new Error(`not a JSON line: ${line}`);
+      }
+    });
+}
+
 /** The built apps as separate processes: start-up, logs, SIGTERM, bad configuration. */
 describe('processes', () => {
+  describe.each(['api', 'worker'] as const)('the %s failing to start', (app) => {
+    it('writes only JSON lines, the last one saying why, and exits 1', async () => {
+      // A database that refuses: what a crash loop looks like in the logs.
+      const run = runBuilt(app, {
+        DATABASE_URL: 'postgres://postgres@127.0.0.1:1/taskhub',
+      });
+      expect(await run.exited).toEqual({ code: 1, signal: null });
+      const lines = jsonLines(`${run.stdout()}${run.stderr()}`);
+      expect(lines.length).toBeGreaterThan(1);
+      expect(lines.every((line) => line.service === app)).toBe(true);
+      expect(lines.at(-1)).toEqual(
+        expect.objectContaining({
+          level: 60,
+          msg: `${app} failed to start`,
+          err: expect.objectContaining({ code: 'ECONNREFUSED' }),
+        }),
+      );
+    });
+  });
+
   describe('api', () => {
-    it('a bad variable stops start-up with one line naming it, and exit code 1', async () => {
+    it('a bad variable stops start-up with one JSON line naming it, and exit code 1', async () => {
       const run = runBuilt('api', { PORT: 'eighty' });
       expect(await run.exited).toEqual({ code: 1, signal: null });
-      expect(run.stderr().trim()).toBe(
-        'Invalid configuration: PORT: expected a whole number from 1 to 65535 (got "eighty")',
-      );
+      expect(run.stderr()).toBe('');
+      expect(jsonLines(run.stdout())).toEqual([
+        expect.objectContaining({
+          level: 60,
+          service: 'api',
+          msg: 'Invalid configuration: PORT: expected a whole number from 1 to 65535 (got "eighty")',
+        }),
+      ]);
     });
 
     it('logs JSON lines with the request id and never the token; SIGTERM drains, finishes in-flight work and exits 0', async () => {

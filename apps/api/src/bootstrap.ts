@@ -3,7 +3,7 @@ import { applyHttpConventions, fastifyOptions, installLeanAsyncBind } from '@app
 import { RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { PinoLoggerService } from '@app/observability';
+import { createLogger, PinoLoggerService } from '@app/observability';
 import { shedLoad } from '@app/resilience';
 import { ApiModule } from './api.module';
 import { setupSwagger } from './swagger';
@@ -19,12 +19,13 @@ export async function createApiApp(config: AppConfig): Promise<NestFastifyApplic
   await applyHttpConventions(adapter.getInstance(), config);
   shedLoad(adapter.getInstance(), config);
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot(config), adapter, {
-    bufferLogs: true,
+    // Our JSON logger from the first line: with Nest's own until useLogger(), a failure at
+    // start-up (a database refusing) was written as coloured text.
+    logger: new PinoLoggerService(createLogger(config, 'api')),
     abortOnError: false,
     // Body parsing is set up by applyHttpConventions (JSON only, with our error codes).
     bodyParser: false,
   });
-  app.useLogger(app.get(PinoLoggerService));
   app.setGlobalPrefix('v1', {
     exclude: [
       { path: 'health/live', method: RequestMethod.GET },

@@ -1,7 +1,7 @@
-import { ConfigError, loadConfig } from '@app/config';
+import { loadConfig } from '@app/config';
 import { installGracefulShutdown } from '@app/health';
 import { disablePretenuring } from '@app/http';
-import { PinoLoggerService } from '@app/observability';
+import { exitOnStartupFailure, PinoLoggerService } from '@app/observability';
 import { createApiApp } from './bootstrap';
 
 async function main(): Promise<void> {
@@ -24,10 +24,4 @@ async function main(): Promise<void> {
   logger.log(`api listening on http://${config.host}:${config.port} (docs at /docs)`);
 }
 
-main().catch((error: unknown) => {
-  // One clear line: a bad variable names itself; anything else says what failed at start-up.
-  const message =
-    error instanceof ConfigError ? error.message : `api failed to start: ${String(error)}`;
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
-});
+main().catch((error: unknown) => exitOnStartupFailure('api', error));

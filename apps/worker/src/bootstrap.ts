@@ -6,7 +6,7 @@ import { CustomStrategy } from '@nestjs/microservices';
 import { getToken } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { PinoLoggerService } from '@app/observability';
+import { createLogger, PinoLoggerService } from '@app/observability';
 import { ConsumerStatus } from './jobs/consumer-status';
 import { WorkerModule } from './worker.module';
 
@@ -23,12 +23,13 @@ export async function createWorkerApp(config: AppConfig): Promise<NestFastifyApp
     WorkerModule.forRoot(config),
     adapter,
     {
-      bufferLogs: true,
+      // Our JSON logger from the first line: with Nest's own until useLogger(), a failure at
+      // start-up (a database refusing) was written as coloured text.
+      logger: new PinoLoggerService(createLogger(config, 'worker')),
       abortOnError: false,
       bodyParser: false,
     },
   );
-  app.useLogger(app.get(PinoLoggerService));
   const processed = app.get<Counter<string>>(getToken('jobs_processed_total'));
   const status = app.get(ConsumerStatus);
   for (const queue of Object.values(QUEUES)) {

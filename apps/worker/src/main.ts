@@ -1,7 +1,7 @@
-import { ConfigError, loadConfig } from '@app/config';
+import { loadConfig } from '@app/config';
 import { installGracefulShutdown } from '@app/health';
 import { disablePretenuring } from '@app/http';
-import { PinoLoggerService } from '@app/observability';
+import { exitOnStartupFailure, PinoLoggerService } from '@app/observability';
 import { createWorkerApp } from './bootstrap';
 
 async function main(): Promise<void> {
@@ -17,9 +17,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
-  const message =
-    error instanceof ConfigError ? error.message : `worker failed to start: ${String(error)}`;
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
-});
+main().catch((error: unknown) => exitOnStartupFailure('worker', error));

@@ -1,4 +1,4 @@
-import type { AppConfig } from '@app/config';
+import { ConfigError, type AppConfig } from '@app/config';
 import type { LoggerService } from '@nestjs/common';
 import pino, { Logger } from 'pino';
 
@@ -12,10 +12,38 @@ import pino, { Logger } from 'pino';
  * query strings, and error lines no SQL parameters, so nothing needs redacting.
  */
 export function createLogger(config: AppConfig, service: string): Logger {
-  return pino(
-    { level: config.logLevel, base: { service } },
-    pino.destination({ dest: 1, sync: false, minLength: 4096, maxWrite: 8192 }),
-  );
+  let logger = roots.get(config);
+  if (logger === undefined) {
+    logger = pino(
+      { level: config.logLevel, base: { service } },
+      pino.destination({ dest: 1, sync: false, minLength: 4096, maxWrite: 8192 }),
+    );
+    roots.set(config, logger);
+  }
+  latest = logger;
+  return logger;
+}
+
+/**
+ * One logger per configuration: the one Nest is given before the app exists (so that its own
+ * start-up lines are JSON too, not its coloured console) is the one the app's providers log to,
+ * and one stream writes stdout, never two interleaving their batches.
+ */
+const roots = new WeakMap<AppConfig, Logger>();
+/** The logger made last, for a start-up failure; none yet when the configuration was refused. */
+let latest: Logger | undefined;
+
+/**
+ * The last line of an app that could not start, as JSON like every other (the lines that explain
+ * a crash loop are the ones a log pipeline must not drop), then exit 1. A refused configuration
+ * says which variable and why; anything else is logged with its error. pino writes what it has
+ * buffered before the process exits.
+ */
+export function exitOnStartupFailure(service: string, error: unknown): never {
+  const logger = latest ?? pino({ base: { service } }, pino.destination({ dest: 1, sync: true }));
+  if (error instanceof ConfigError) logger.fatal(error.message);
+  else logger.fatal({ err: error }, `${service} failed to start`);
+  process.exit(1);
 }
 
 type Level = 'info' | 'error' | 'warn' | 'debug' | 'trace' | 'fatal';
