@@ -24,7 +24,7 @@ module.exports = {
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/test/global-setup.js',
-      globalTeardown: '<rootDir>/test/global-teardown.js',
+      globalTeardown: '<rootDir>/test/global-teardown.ts',
     },
   ],
 };

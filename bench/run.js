@@ -852,17 +852,13 @@ async function settleWorker(ctx) {
 async function deleteWebhooksQueues() {
   require('ts-node').register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } });
   const { loadConfig } = require('../libs/config/src/config');
-  const { QUEUES, queueName } = require('../libs/messaging/src/rmq-options');
-  const { jobQueueTopology, queueDeclarations } = require('../libs/messaging/src/topology');
+  const { declaredQueueNames } = require('../libs/messaging/src/topology');
   const config = loadConfig({ ...API_ENV, ...TARGETS['api-webhooks'].env });
   const amqp = require('amqplib');
   const connection = await amqp.connect(config.rabbitmq.url);
   try {
     const channel = await connection.createChannel();
-    for (const queue of Object.values(QUEUES)) {
-      const topology = jobQueueTopology(config, queueName(config, queue));
-      for (const { queue: name } of queueDeclarations(topology)) await channel.deleteQueue(name);
-    }
+    for (const name of declaredQueueNames(config)) await channel.deleteQueue(name);
   } finally {
     await connection.close().catch(() => undefined);
   }

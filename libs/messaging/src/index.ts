@@ -10,6 +10,12 @@ export { OutboxModule } from './outbox.module';
 export { Publisher } from './publisher';
 export { REQUEST_LOG_BATCH, requestLogEntries } from './request-log';
 export type { RequestLogBatch, RequestLogEntry } from './request-log';
-export { QUEUES, jobServer, queueName, rmqServerOptions } from './rmq-options';
-export type { QueueName } from './rmq-options';
-export { jobQueueTopology, queueDeclarations } from './topology';
+export { jobServer, rmqServerOptions } from './rmq-options';
+export {
+  declaredQueueNames,
+  jobQueueTopology,
+  QUEUES,
+  queueDeclarations,
+  queueName,
+} from './topology';
+export type { QueueName } from './topology';

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Gauge } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { Publisher } from './publisher';
-import type { QueueName } from './rmq-options';
+import type { QueueName } from './topology';
 
 /** How often `outbox_pending` is counted, and published rows are cleared away. */
 const COUNT_EVERY_MS = 1000;

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { QueueName } from './rmq-options';
+import type { QueueName } from './topology';
 
 /**
  * Adds a message to the transactional outbox, in the caller's transaction: it is published (by

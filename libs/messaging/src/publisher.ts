@@ -3,7 +3,8 @@ import { Breakers } from '@app/resilience';
 import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { ClientRMQ, RmqRecordBuilder } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
-import { QueueName, queueName, rmqServerOptions } from './rmq-options';
+import { rmqServerOptions } from './rmq-options';
+import { type QueueName, queueName } from './topology';
 
 /**
  * Publishes events to the worker's queues through the RMQ transport's client, and through the

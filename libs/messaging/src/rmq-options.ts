@@ -1,21 +1,7 @@
 import type { AppConfig } from '@app/config';
 import { RmqOptions, Transport } from '@nestjs/microservices';
 import { JobServer, JobServerHooks } from './job-server';
-import { jobQueueTopology, mainQueueArguments } from './topology';
-
-/** Queues the worker consumes. */
-export const QUEUES = {
-  jobs: 'jobs',
-  exports: 'exports',
-  requestLogs: 'request-logs',
-  taskEvents: 'task-events',
-  webhookDeliveries: 'webhook-deliveries',
-} as const;
-export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
-
-/** The broker-side name: RABBITMQ_QUEUE_PREFIX keeps test runs and environments apart. */
-export const queueName = (config: AppConfig, queue: QueueName): string =>
-  `${config.rabbitmq.queuePrefix}${queue}`;
+import { jobQueueTopology, mainQueueArguments, queueName, type QueueName } from './topology';
 
 /**
  * Consumer options. The RMQ transport's defaults are unsafe for jobs (auto-ack, transient

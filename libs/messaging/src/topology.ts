@@ -1,6 +1,23 @@
 import type { AppConfig } from '@app/config';
 
 /**
+ * Queues the worker consumes. Here, with the topology, and with nothing but types imported: the
+ * tests' global teardown, which Jest loads without the @app/* mapping, deletes them by name.
+ */
+export const QUEUES = {
+  jobs: 'jobs',
+  exports: 'exports',
+  requestLogs: 'request-logs',
+  taskEvents: 'task-events',
+  webhookDeliveries: 'webhook-deliveries',
+} as const;
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+/** The broker-side name: RABBITMQ_QUEUE_PREFIX keeps test runs and environments apart. */
+export const queueName = (config: AppConfig, queue: QueueName): string =>
+  `${config.rabbitmq.queuePrefix}${queue}`;
+
+/**
  * The queues of one job queue on the broker (all durable, on the default exchange):
  *
  * - `<queue>`: what the worker consumes. A message it rejects (Nest's RMQ server rejects one whose
@@ -67,4 +84,16 @@ export function retryDelayMs(
 ): number {
   const { delayMs } = topology.retries[attempt - 1];
   return Math.max(1, Math.round(delayMs * (1 - random / 2)));
+}
+
+/**
+ * Every queue the apps declare under `config`'s prefix and job settings: each job queue with its
+ * dead-letter and retry queues. What a test run, or the benchmark, deletes when it is done.
+ */
+export function declaredQueueNames(config: AppConfig): string[] {
+  return Object.values(QUEUES).flatMap((queue) =>
+    queueDeclarations(jobQueueTopology(config, queueName(config, queue))).map(
+      ({ queue: name }) => name,
+    ),
+  );
 }
