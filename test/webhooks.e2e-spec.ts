@@ -43,8 +43,14 @@ interface Received {
   port: number | undefined;
 }
 
-/** A real local HTTP receiver that answers each request with the next status of `statuses`. */
-async function receiver(statuses: (n: number) => number = () => 200) {
+/**
+ * A real local HTTP receiver that answers each request with the next status of `statuses`, and
+ * `headers`.
+ */
+async function receiver(
+  statuses: (n: number) => number = () => 200,
+  headers: Record<string, string> = {},
+) {
   const received: Received[] = [];
   const server: Server = createServer((request, response) => {
     let body = '';
@@ -52,7 +58,7 @@ async function receiver(statuses: (n: number) => number = () => 200) {
     request.on('end', () => {
       const port = request.socket.remotePort;
       received.push({ headers: request.headers, body, at: Date.now(), port });
-      response.writeHead(statuses(received.length)).end();
+      response.writeHead(statuses(received.length), headers).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -112,8 +118,8 @@ describe('webhooks', () => {
     expect(reply.status).toBe(201);
     return reply.body as { id: string; secret: string; url: string; events: string[] };
   }
-  async function listening(statuses?: (n: number) => number) {
-    const r = await receiver(statuses);
+  async function listening(statuses?: (n: number) => number, headers?: Record<string, string>) {
+    const r = await receiver(statuses, headers);
     closers.push(r.close);
     return r;
   }
@@ -321,8 +327,21 @@ describe('webhooks', () => {
     // (One api here: passport's strategies are process-wide, so a second api in this process
     // would answer for the first. That 127.0.0.1 is refused when not allow-listed is in the
     // unit spec of targetProblem.)
+    const [{ count: before }] = await db.query(`SELECT count(*)::int AS count FROM webhooks`);
     for (const url of [
       'http://localhost/x',
+      'http://localhost./x',
+      // (Other spellings of 127.0.0.1, such as http://2130706433/, are 127.0.0.1 itself, which
+      // this spec allow-lists: the unit spec of targetProblem refuses them.)
+      'http://[::7f00:1]/x',
+      'http://[64:ff9b::7f00:1]/x',
+      'http://[2002:7f00:1::]/x',
+      'http://[2001:db8::1]/x',
+      'http://192.0.2.1/x',
+      'http://198.51.100.1/x',
+      'http://203.0.113.1/x',
+      'http://198.18.0.1/x',
+      'http://100.64.0.1/x',
       'http://10.1.2.3/x',
       'http://192.168.0.10/x',
       'http://169.254.169.254/latest/meta-data',
@@ -334,6 +353,8 @@ describe('webhooks', () => {
     ]) {
       expectProblem(await post(url), 400, 'VALIDATION_FAILED');
     }
+    const [{ count: after }] = await db.query(`SELECT count(*)::int AS count FROM webhooks`);
+    expect(after).toBe(before);
     expectProblem(
       await post('https://example.com/hooks', ['task.exploded']),
       400,
@@ -341,6 +362,22 @@ describe('webhooks', () => {
     );
     expect((await post('https://example.com/hooks')).status).toBe(201);
     expect((await post('http://127.0.0.1:9/allow-listed')).status).toBe(201);
+  });
+
+  it('never follows a redirect, even to an allowed host: a 3xx is a failed attempt', async () => {
+    const other = await registerUser(api);
+    const target = await listening();
+    const redirecting = await listening(() => 307, { location: target.url });
+    const hook = await subscribe(redirecting.url, ['task.created'], other);
+    await createTask(api, other);
+    const list = await eventually(
+      () => deliveriesOf(hook.id, other),
+      (deliveries) => deliveries[0]?.status === 'failed',
+      15_000,
+    );
+    expect(list).toMatchObject([{ status: 'failed', attempts: 3, lastStatusCode: 307 }]);
+    expect(redirecting.received).toHaveLength(3);
+    expect(target.received).toHaveLength(0);
   });
 
   it("keeps each user's webhooks to themselves, behind the webhooks scopes, and never shows the secret again", async () => {

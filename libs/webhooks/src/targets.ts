@@ -1,43 +1,29 @@
-import { BlockList, isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+
+/** IPv6's global unicast space: every other IPv6 address is special, unallocated or local. */
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
 
 /**
- * Addresses a webhook may not reach unless its host is allow-listed (WEBHOOK_ALLOW_HOSTS): they
- * would let a user make the worker call what is behind the firewall (SSRF).
+ * True for an address a webhook may reach without being allow-listed (WEBHOOK_ALLOW_HOSTS): a
+ * globally routable unicast address, by the IANA special-purpose registries as ipaddr.js keeps
+ * them. Anything else would let a user make the worker call what is behind the firewall (SSRF),
+ * in whatever spelling: loopback, private, shared (100.64/10), link-local, documentation and
+ * benchmarking ranges, multicast, reserved; and in IPv6 everything outside 2000::/3 (the
+ * IPv4-compatible `::7f00:1` among it) and the transition forms inside it that embed an IPv4
+ * address (NAT64 `64:ff9b::/96`, 6to4 `2002::/16`, Teredo `2001::/32`), which a gateway would
+ * turn into an internal one. An IPv4-mapped address (`::ffff:10.0.0.1`) is judged as its IPv4.
+ * Not an address at all: false.
  */
-const FORBIDDEN = new BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  FORBIDDEN.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) {
-  FORBIDDEN.addSubnet(network, prefix, 'ipv6');
-}
-
-/** A loopback, private, link-local or otherwise internal address (IPv4-mapped IPv6 too). */
-export function isInternalAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return FORBIDDEN.check(mapped[1], 'ipv4');
-  const family = isIP(address);
-  if (family === 0) return true;
-  return FORBIDDEN.check(address, family === 4 ? 'ipv4' : 'ipv6');
+export function isGlobalAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  }
+  if (parsed.kind() === 'ipv4') return parsed.range() === 'unicast';
+  return parsed.range() === 'unicast' && parsed.match(GLOBAL_UNICAST_V6);
 }
 
 /** Why `url` cannot be a webhook target, or undefined. Checks what it can without DNS. */
@@ -50,18 +36,26 @@ export function targetProblem(url: string, allowHosts: readonly string[]): strin
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return 'must be http or https';
   if (parsed.username || parsed.password) return 'must not carry credentials';
+  // The URL parser has already written every IPv4 spelling (`2130706433`, `0x7f.1`) as a
+  // dotted quad, and IPv6 in its short form.
   const host = hostOf(parsed);
   if (allowHosts.includes(host)) return undefined;
   if (host === 'localhost' || host.endsWith('.localhost')) return 'must not be a loopback host';
-  if (isIP(host) !== 0 && isInternalAddress(host)) {
-    return 'must not be a loopback, private or link-local address';
+  if (isIP(host) !== 0 && !isGlobalAddress(host)) {
+    return 'must be a globally routable address (not loopback, private, link-local or reserved)';
   }
   return undefined;
 }
 
-/** The URL's host as compared with the allow-list: lower case, IPv6 without brackets. */
+/**
+ * The URL's host as compared with the allow-list: lower case, IPv6 without brackets, and without
+ * the trailing dot of a fully qualified name (`localhost.` is `localhost`).
+ */
 export function hostOf(url: URL): string {
-  return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return url.hostname
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.+$/, '');
 }
 
 type LookupCallback = (
@@ -78,12 +72,12 @@ export function guardedLookup(allowHosts: readonly string[]) {
   return (hostname: string, options: object, callback: LookupCallback): void => {
     dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, []);
-      const allowed = allowHosts.includes(hostname.toLowerCase());
+      const allowed = allowHosts.includes(hostname.toLowerCase().replace(/\.+$/, ''));
       const list = addresses;
-      const refused = list.find((a) => isInternalAddress(a.address));
+      const refused = list.find((a) => !isGlobalAddress(a.address));
       if (refused && !allowed) {
         const denial = Object.assign(
-          new Error(`${hostname} resolves to an internal address (${refused.address})`),
+          new Error(`${hostname} resolves to an address that is not global (${refused.address})`),
           { code: 'EWEBHOOKTARGET' },
         );
         return callback(denial, []);

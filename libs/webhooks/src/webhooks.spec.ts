@@ -1,6 +1,7 @@
 import { WebhookSecrets, newWebhookSecret } from './secrets';
 import { signWebhook } from './signature';
-import { isInternalAddress, targetProblem } from './targets';
+import { promisify } from 'node:util';
+import { guardedLookup, isGlobalAddress, targetProblem } from './targets';
 
 describe('webhook signatures (Standard Webhooks)', () => {
   it("match the specification's example", () => {
@@ -46,41 +47,105 @@ describe('webhook secrets at rest', () => {
 
 describe('webhook targets', () => {
   it.each([
+    // IPv4: loopback, private, shared, link-local (cloud metadata), "this network", broadcast
     '127.0.0.1',
+    '127.255.255.254',
     '10.0.0.1',
     '172.16.5.4',
     '192.168.1.1',
-    '169.254.169.254',
     '100.64.0.1',
+    '169.254.169.254',
     '0.0.0.0',
+    '255.255.255.255',
+    // IPv4: IETF protocol assignments, documentation, benchmarking, 6to4 relay, multicast, reserved
+    '192.0.0.8',
+    '192.0.2.1',
+    '198.51.100.7',
+    '203.0.113.9',
+    '198.18.0.1',
+    '192.88.99.1',
+    '224.0.0.1',
+    '240.0.0.1',
+    // IPv6: loopback, unspecified, unique-local, link-local, multicast, documentation, discard
     '::1',
     '::',
     'fd00::1',
     'fe80::1',
+    'ff02::1',
+    '2001:db8::1',
+    '100::1',
+    // IPv6 spellings of IPv4: mapped, compatible (deprecated), NAT64 (well-known and local-use),
+    // 6to4 and Teredo
     '::ffff:127.0.0.1',
     '::ffff:10.0.0.1',
+    '::ffff:7f00:1',
+    '::7f00:1',
+    '::127.0.0.1',
+    '64:ff9b::7f00:1',
+    '64:ff9b::808:808',
+    '64:ff9b:1::a00:1',
+    '2002:7f00:1::',
+    '2001::1',
+    // outside IPv6's global unicast space 2000::/3
+    '4000::1',
     'not an address',
-  ])('%s is internal', (address) => {
-    expect(isInternalAddress(address)).toBe(true);
+    '',
+  ])('%s is not a global address', (address) => {
+    expect(isGlobalAddress(address)).toBe(false);
   });
 
-  it.each(['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])(
-    '%s is not',
-    (address) => {
-      expect(isInternalAddress(address)).toBe(false);
-    },
-  );
+  it.each([
+    '93.184.216.34',
+    '8.8.8.8',
+    '172.32.0.1',
+    '100.128.0.1',
+    '2606:4700::1111',
+    '2a00:1450:4001::200e',
+    '::ffff:8.8.8.8',
+  ])('%s is a global address', (address) => {
+    expect(isGlobalAddress(address)).toBe(true);
+  });
 
-  it('refuses what can be refused without DNS, unless the host is allow-listed', () => {
+  it.each([
+    ['http://127.0.0.1:9000/x', /global/],
+    ['http://2130706433/x', /global/],
+    ['http://0x7f.1/x', /global/],
+    ['http://0177.0.0.1/x', /global/],
+    ['http://127.1/x', /global/],
+    ['http://[::1]/x', /global/],
+    ['http://[::7f00:1]/x', /global/],
+    ['http://[::ffff:7f00:1]/x', /global/],
+    ['http://[64:ff9b::7f00:1]/x', /global/],
+    ['http://[2002:7f00:1::]/x', /global/],
+    ['http://[2001:db8::1]/x', /global/],
+    ['http://192.0.2.1/x', /global/],
+    ['http://169.254.169.254/latest/meta-data', /global/],
+    ['http://LOCALHOST/x', /loopback/],
+    ['http://localhost./x', /loopback/],
+    ['http://localhost../x', /loopback/],
+    ['http://app.localhost/x', /loopback/],
+    ['http://app.localhost./x', /loopback/],
+    ['ftp://example.com/x', /http/],
+    ['https://a:b@example.com/x', /credentials/],
+    ['example.com/x', /absolute/],
+  ])('refuses %s without DNS', (url, problem) => {
+    expect(targetProblem(url, [])).toMatch(problem);
+  });
+
+  it('accepts a public name or address, and an allow-listed host in any spelling', () => {
     expect(targetProblem('https://hooks.example.com/x', [])).toBeUndefined();
-    expect(targetProblem('http://127.0.0.1:9000/x', [])).toMatch(/loopback/);
-    expect(targetProblem('http://LOCALHOST/x', [])).toMatch(/loopback/);
-    expect(targetProblem('http://app.localhost/x', [])).toMatch(/loopback/);
-    expect(targetProblem('http://[::1]/x', [])).toMatch(/loopback/);
-    expect(targetProblem('ftp://example.com/x', [])).toMatch(/http/);
-    expect(targetProblem('https://a:b@example.com/x', [])).toMatch(/credentials/);
-    expect(targetProblem('example.com/x', [])).toMatch(/absolute/);
+    expect(targetProblem('https://hooks.example.com./x', [])).toBeUndefined();
+    expect(targetProblem('https://8.8.8.8/x', [])).toBeUndefined();
     expect(targetProblem('http://127.0.0.1:9000/x', ['127.0.0.1'])).toBeUndefined();
+    expect(targetProblem('http://2130706433:9000/x', ['127.0.0.1'])).toBeUndefined();
     expect(targetProblem('http://[::1]:9000/x', ['::1'])).toBeUndefined();
+    expect(targetProblem('http://localhost.:9000/x', ['localhost'])).toBeUndefined();
+  });
+
+  it('refuses, at connection, a name that resolves to an address that is not global', async () => {
+    const lookup = promisify(guardedLookup([]));
+    await expect(lookup('localhost', {})).rejects.toMatchObject({ code: 'EWEBHOOKTARGET' });
+    const allowed = promisify(guardedLookup(['localhost']));
+    await expect(allowed('localhost', {})).resolves.toBeDefined();
   });
 });
