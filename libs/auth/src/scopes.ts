@@ -1,5 +1,5 @@
 import { SetMetadata, applyDecorators } from '@nestjs/common';
-import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiExtension, ApiSecurity } from '@nestjs/swagger';
 
 /** What an API key can be allowed to do (CONTRACT §3). */
 export const SCOPES = [
@@ -34,10 +34,12 @@ export const Scopes = (...scopes: Scope[]): MethodDecorator & ClassDecorator =>
     SetMetadata(REQUIRED_SCOPES, scopes),
     ApiBearerAuth(),
     ApiSecurity(API_KEY_SECURITY),
+    ApiExtension('x-required-scopes', scopes),
   );
 
 /**
  * A route for signed-in users only (an API key gets 403): managing API keys, so that a key can
  * never mint itself a broader one.
  */
-export const NoApiKeys = (): MethodDecorator & ClassDecorator => SetMetadata(NO_API_KEYS, true);
+export const NoApiKeys = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(SetMetadata(NO_API_KEYS, true), ApiExtension('x-api-keys-refused', true));

@@ -1,4 +1,5 @@
 import { SetMetadata, UseInterceptors, applyDecorators } from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
 import { CACHE_POLICY, CachePolicy } from './cache-policy';
 import { CachingInterceptor } from './caching.interceptor';
 
@@ -10,6 +11,8 @@ export const Cached = (resource: string) =>
   applyDecorators(
     SetMetadata(CACHE_POLICY, { reads: resource } satisfies CachePolicy),
     UseInterceptors(CachingInterceptor),
+    // The OpenAPI document gives its responses X-Cache (apps/api/src/openapi.ts).
+    ApiExtension('x-cached', true),
   );
 
 /** A write that changes the caller's `resources`: their cached reads are dropped everywhere. */

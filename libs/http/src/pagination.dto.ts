@@ -6,7 +6,7 @@ export const MAX_PAGE_SIZE = 100;
 
 /** `limit` (1..100, default 20) and the opaque `cursor` of the previous page's nextCursor. */
 export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -14,7 +14,11 @@ export class PageQueryDto {
   @Max(MAX_PAGE_SIZE)
   limit: number = 20;
 
-  @ApiPropertyOptional({ description: "The previous page's nextCursor." })
+  @ApiPropertyOptional({
+    minLength: 1,
+    maxLength: 1024,
+    description: "The previous page's nextCursor.",
+  })
   @IsOptional()
   @IsString()
   @MaxLength(1024)

@@ -1,6 +1,6 @@
 import { ERROR_CATALOG, PROBLEM_CONTENT_TYPE } from '@app/http';
 import { applyDecorators } from '@nestjs/common';
-import { ApiResponse } from '@nestjs/swagger';
+import { ApiResponse, getSchemaPath } from '@nestjs/swagger';
 
 const DESCRIPTIONS: Record<number, string> = {
   304: 'Not modified: the If-None-Match entity tag is current.',
@@ -16,7 +16,8 @@ const DESCRIPTIONS: Record<number, string> = {
   503: 'Switched off, or unavailable in degraded mode (Retry-After says when to ask again).',
 };
 
-const PROBLEM_SCHEMA = {
+/** RFC 9457 problem details as we send them: one component, `Problem`, in the document. */
+export const PROBLEM_SCHEMA = {
   type: 'object',
   required: ['type', 'title', 'status', 'detail', 'instance', 'code', 'requestId'],
   properties: {
@@ -29,13 +30,20 @@ const PROBLEM_SCHEMA = {
     requestId: { type: 'string' },
     errors: {
       type: 'array',
+      description: 'VALIDATION_FAILED only: each field refused, and why.',
       items: {
         type: 'object',
+        required: ['field', 'message'],
         properties: { field: { type: 'string' }, message: { type: 'string' } },
       },
     },
   },
 };
+
+/** A response whose body is a problem. */
+export const problemContent = () => ({
+  [PROBLEM_CONTENT_TYPE]: { schema: { $ref: getSchemaPath('Problem') } },
+});
 
 /** Documents a route's error responses as RFC 9457 problem details. */
 export function ProblemResponses(...statuses: number[]): MethodDecorator & ClassDecorator {
@@ -46,7 +54,7 @@ export function ProblemResponses(...statuses: number[]): MethodDecorator & Class
         : ApiResponse({
             status,
             description: DESCRIPTIONS[status] ?? 'Error',
-            content: { [PROBLEM_CONTENT_TYPE]: { schema: PROBLEM_SCHEMA } },
+            content: problemContent(),
           }),
     ),
   );

@@ -7,6 +7,19 @@ import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/s
 import { TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 
+/** The readiness body (@nestjs/terminus's, with `degraded`): each check by name. */
+const READINESS = {
+  type: 'object',
+  required: ['status'],
+  properties: {
+    status: { type: 'string', enum: ['ok', 'error', 'shutting_down'] },
+    info: { type: 'object', additionalProperties: true },
+    error: { type: 'object', additionalProperties: true },
+    details: { type: 'object', additionalProperties: true },
+    degraded: { type: 'object', additionalProperties: true },
+  },
+};
+
 /** Kubernetes probes. Outside /v1, public, never rate limited, and left out of the access log. */
 @ApiTags('health')
 @Public()
@@ -23,15 +36,24 @@ export class HealthController {
 
   /** 200 while the event loop turns; never looks at dependencies (a restart would not fix them). */
   @Get('live')
-  @ApiOkResponse({ description: 'The process is alive.' })
+  @ApiOkResponse({
+    description: 'The process is alive.',
+    schema: { type: 'object', required: ['status'], properties: { status: { enum: ['ok'] } } },
+  })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   /** 200 when this instance can serve: started, database reachable, not draining. */
   @Get('ready')
-  @ApiOkResponse({ description: 'Ready; `degraded` lists optional dependencies that are down.' })
-  @ApiServiceUnavailableResponse({ description: 'Not ready: database unreachable or draining.' })
+  @ApiOkResponse({
+    description: 'Ready; `degraded` lists optional dependencies that are down.',
+    schema: READINESS,
+  })
+  @ApiServiceUnavailableResponse({
+    description: 'Not ready: database unreachable or draining.',
+    schema: READINESS,
+  })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<unknown> {
     const { httpStatus, body } = await this.probes.readiness(
       [() => this.database.pingCheck('database', { timeout: 1000 })],

@@ -28,7 +28,19 @@ export class JobsController {
   @Get(':id/result')
   @Scopes('tasks:read')
   @ApiProduces('text/csv', 'application/x-ndjson')
-  @ApiOkResponse({ description: 'The file, once the job has succeeded.' })
+  @ApiOkResponse({
+    description: 'The file, once the job has succeeded: CSV or NDJSON, as the export asked.',
+    content: {
+      'text/csv': { schema: { type: 'string', format: 'binary' } },
+      'application/x-ndjson': { schema: { type: 'string', format: 'binary' } },
+    },
+    headers: {
+      'Content-Disposition': {
+        description: 'attachment, with the file name.',
+        schema: { type: 'string' },
+      },
+    },
+  })
   @ProblemResponses(404, 409)
   result(
     @CurrentPrincipal() principal: Principal,

@@ -2,11 +2,14 @@ import type { BreakerSnapshot, BreakerState } from '@app/resilience';
 import { ApiProperty } from '@nestjs/swagger';
 
 class BreakerWindowDto {
-  @ApiProperty() calls!: number;
-  @ApiProperty() successes!: number;
-  @ApiProperty() failures!: number;
-  @ApiProperty() timeouts!: number;
-  @ApiProperty({ description: 'Calls refused at once while the breaker was open.' })
+  @ApiProperty({ type: 'integer' }) calls!: number;
+  @ApiProperty({ type: 'integer' }) successes!: number;
+  @ApiProperty({ type: 'integer' }) failures!: number;
+  @ApiProperty({ type: 'integer' }) timeouts!: number;
+  @ApiProperty({
+    type: 'integer',
+    description: 'Calls refused at once while the breaker was open.',
+  })
   rejects!: number;
 }
 
@@ -17,7 +20,10 @@ export class BreakerDto implements BreakerSnapshot {
   })
   name!: string;
   @ApiProperty({ enum: ['closed', 'half-open', 'open'] }) state!: BreakerState;
-  @ApiProperty({ description: 'How long a call may take before it counts as a failure.' })
+  @ApiProperty({
+    type: 'integer',
+    description: 'How long a call may take before it counts as a failure.',
+  })
   timeoutMs!: number;
   @ApiProperty({ type: BreakerWindowDto, description: 'Counts over the rolling window.' })
   window!: BreakerWindowDto;

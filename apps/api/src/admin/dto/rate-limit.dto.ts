@@ -22,7 +22,7 @@ export function isRateLimitIdentifier(value: unknown): value is string {
 }
 
 export class PutRateLimitDto {
-  @ApiProperty({ minimum: 1, maximum: MAX_REQUESTS_PER_MINUTE, example: 60 })
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: MAX_REQUESTS_PER_MINUTE, example: 60 })
   @IsInt()
   @Min(1)
   @Max(MAX_REQUESTS_PER_MINUTE)
@@ -54,7 +54,8 @@ export class RateLimitDto {
   })
   identifier!: string;
 
-  @ApiProperty({ minimum: 1, maximum: MAX_REQUESTS_PER_MINUTE }) requestsPerMinute!: number;
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: MAX_REQUESTS_PER_MINUTE })
+  requestsPerMinute!: number;
   @ApiProperty({ type: String, nullable: true }) reason!: string | null;
 
   @ApiProperty({

@@ -50,9 +50,9 @@ class LatencyDto {
 
 export class UsageBucketDto {
   @ApiProperty({ format: 'date-time', description: 'The bucket’s start (UTC).' }) start!: string;
-  @ApiProperty() requests!: number;
-  @ApiProperty({ description: 'Answered 4xx.' }) clientErrors!: number;
-  @ApiProperty({ description: 'Answered 5xx.' }) serverErrors!: number;
+  @ApiProperty({ type: 'integer' }) requests!: number;
+  @ApiProperty({ type: 'integer', description: 'Answered 4xx.' }) clientErrors!: number;
+  @ApiProperty({ type: 'integer', description: 'Answered 5xx.' }) serverErrors!: number;
   @ApiProperty({ description: 'serverErrors / requests: the failures that are ours.' })
   errorRate!: number;
   @ApiProperty({ type: LatencyDto, description: 'Response time percentiles, in milliseconds.' })

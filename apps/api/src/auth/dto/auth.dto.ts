@@ -47,7 +47,11 @@ export class TokenPairDto {
   @ApiProperty({ description: 'A JWT for "Authorization: Bearer".' }) accessToken!: string;
   @ApiProperty({ description: 'Single use: each refresh returns a new one.' })
   refreshToken!: string;
-  @ApiProperty({ description: 'Seconds until the access token expires.', example: 900 })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Seconds until the access token expires.',
+    example: 900,
+  })
   expiresIn!: number;
   @ApiProperty({ example: 'Bearer' }) tokenType!: 'Bearer';
 }

@@ -13,7 +13,12 @@ export class CreateCategoryDto {
   @Length(1, 100)
   name!: string;
 
-  @ApiPropertyOptional({ nullable: true, pattern: '^#[0-9a-fA-F]{6}$', example: '#3b82f6' })
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    pattern: '^#[0-9a-fA-F]{6}$',
+    example: '#3b82f6',
+  })
   @IsOptional()
   @ValidateIf((_, value) => value !== null)
   @Matches(/^#[0-9a-fA-F]{6}$/, { message: 'color must be a hex colour like #3b82f6' })
@@ -38,7 +43,10 @@ export class CategoryDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() name!: string;
   @ApiProperty({ nullable: true, type: String }) color!: string | null;
-  @ApiProperty({ description: 'Bumped on every change; the ETag is built from it.' })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Bumped on every change; the ETag is built from it.',
+  })
   version!: number;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;

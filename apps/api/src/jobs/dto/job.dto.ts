@@ -45,13 +45,16 @@ export class JobDto {
   @ApiProperty({ enum: JOB_STATUSES }) status!: JobStatus;
   @ApiProperty({ minimum: 0, maximum: 100, description: 'Percent done; 100 once succeeded.' })
   progress!: number;
-  @ApiProperty({ description: 'Rows written so far.' }) processedRows!: number;
-  @ApiProperty({ type: Number, nullable: true, description: 'Rows the filter selected.' })
+  @ApiProperty({ type: 'integer', description: 'Rows written so far.' }) processedRows!: number;
+  @ApiProperty({ type: 'integer', nullable: true, description: 'Rows the filter selected.' })
   totalRows!: number | null;
   @ApiPropertyOptional({ description: 'Why it failed (status failed only).' }) error?: string;
   @ApiPropertyOptional({ description: 'Where to download the file (status succeeded only).' })
   resultUrl?: string;
-  @ApiProperty({ description: 'Bumped on every change; the ETag is built from it.' })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Bumped on every change; the ETag is built from it.',
+  })
   version!: number;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) startedAt!: string | null;

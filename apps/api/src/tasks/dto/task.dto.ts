@@ -37,7 +37,7 @@ export class CreateTaskDto {
   @Length(1, 200)
   title!: string;
 
-  @ApiPropertyOptional({ maxLength: 10000, nullable: true })
+  @ApiPropertyOptional({ type: String, maxLength: 10000, nullable: true })
   @IsOptional()
   @ValidateIf(nullable)
   @IsString()
@@ -108,7 +108,7 @@ export class TaskFilterDto {
   @IsUUID()
   categoryId?: string;
 
-  @ApiPropertyOptional({ description: 'Tasks carrying this tag.' })
+  @ApiPropertyOptional({ minLength: 1, maxLength: 50, description: 'Tasks carrying this tag.' })
   @IsOptional()
   @IsString()
   @Length(1, 50)
@@ -126,7 +126,11 @@ export class TaskFilterDto {
   @IsDate({ message: 'dueAfter must be an ISO 8601 date-time' })
   dueAfter?: Date;
 
-  @ApiPropertyOptional({ description: 'Case-insensitive text in the title or description.' })
+  @ApiPropertyOptional({
+    minLength: 1,
+    maxLength: 200,
+    description: 'Case-insensitive text in the title or description.',
+  })
   @IsOptional()
   @IsString()
   @Length(1, 200)
@@ -149,7 +153,10 @@ export class TaskDto {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) dueDate!: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) categoryId!: string | null;
   @ApiProperty({ type: [String] }) tags!: string[];
-  @ApiProperty({ description: 'Bumped on every change; the ETag is built from it.' })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Bumped on every change; the ETag is built from it.',
+  })
   version!: number;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;

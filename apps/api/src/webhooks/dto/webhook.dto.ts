@@ -81,8 +81,8 @@ export class DeliveryDto {
     description: '`failed`: every attempt failed; the delivery was dead-lettered.',
   })
   status!: DeliveryStatus;
-  @ApiProperty() attempts!: number;
-  @ApiProperty({ type: Number, nullable: true }) lastStatusCode!: number | null;
+  @ApiProperty({ type: 'integer' }) attempts!: number;
+  @ApiProperty({ type: 'integer', nullable: true }) lastStatusCode!: number | null;
   @ApiProperty({ type: String, nullable: true }) lastError!: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time', type: String, nullable: true }) deliveredAt!: string | null;
