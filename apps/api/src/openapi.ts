@@ -263,7 +263,7 @@ function listNull(schema: SchemaObject | ReferenceObject): void {
   const object = schema as SchemaObject;
   // A new array: the one here may be the very constant the validation reads (IsIn(TIERS)).
   if (object.nullable && object.enum && !object.enum.includes(null)) {
-    object.enum = [...object.enum, null];
+    object.enum = [...(object.enum as unknown[]), null];
   }
   for (const property of Object.values(object.properties ?? {})) listNull(property);
   if (object.items) listNull(object.items);
