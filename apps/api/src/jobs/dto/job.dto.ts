@@ -10,7 +10,8 @@ import {
 } from '@app/database';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsObject, IsOptional, ValidateNested } from 'class-validator';
+import { IsIn, IsObject, ValidateNested } from 'class-validator';
+import { Optional } from '../../common/validators';
 import { TaskFilterDto } from '../../tasks/dto/task.dto';
 
 export class ExportTasksDto {
@@ -22,7 +23,8 @@ export class ExportTasksDto {
     type: TaskFilterDto,
     description: 'The filters of GET /v1/tasks; absent: every task of the caller.',
   })
-  @IsOptional()
+  // Absent, not null: the document says an object (the fuzz spec found null accepted).
+  @Optional()
   @IsObject()
   @ValidateNested()
   @Type(() => TaskFilterDto)
