@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { startApi } from './app';
+import { tablesDigest } from './tables';
 
 /**
  * Reproducible: FUZZ_SEED replays a run (a failure prints its seed and path); FUZZ_RUNS sets how
@@ -178,20 +179,6 @@ const HEADER_VALUES: Record<string, fc.Arbitrary<string | undefined>> = {
   'If-None-Match': fc.constantFrom(undefined, '*', '"v1"', '"v2"', 'garbage'),
 };
 
-/** The tables a request could write to: none may change when the input is refused. */
-const TABLES = [
-  'users',
-  'refresh_tokens',
-  'tasks',
-  'categories',
-  'api_keys',
-  'webhooks',
-  'jobs',
-  'outbox',
-  'idempotency_keys',
-  'rate_limit_configs',
-];
-
 /**
  * Property-based: for every operation in the committed document, generated inputs (valid by the
  * document's schemas, or spoiled one way) sent to the real bootstrap. Never a 5xx; every status
@@ -241,15 +228,7 @@ describe('every operation, fuzzed from the OpenAPI document', () => {
   });
   afterAll(() => app.close());
 
-  const digest = async () =>
-    Promise.all(
-      TABLES.map(async (table) => {
-        const [{ sum }] = await db.query<{ sum: string | null }[]>(
-          `SELECT md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))) AS sum FROM ${table} t`,
-        );
-        return `${table}:${sum}`;
-      }),
-    );
+  const digest = () => tablesDigest(db);
 
   /** Real ids for path parameters, made fresh for each operation (a DELETE may use them up). */
   async function fixtures() {

@@ -10,20 +10,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { startApi } from './app';
-
-/** Every table a request could write to. */
-const TABLES = [
-  'users',
-  'refresh_tokens',
-  'tasks',
-  'categories',
-  'api_keys',
-  'webhooks',
-  'jobs',
-  'outbox',
-  'idempotency_keys',
-  'rate_limit_configs',
-];
+import { tablesDigest } from './tables';
 
 /**
  * The JSON escapes of what no Postgres text, json or jsonb value takes (issue 15, defect 1): a
@@ -64,18 +51,9 @@ describe('strings Postgres cannot store', () => {
   afterAll(() => app.close());
 
   /** How many rows each table has, and the rows the PATCH and PUT routes would change. */
+  /** Every row of every table, and the flags (in Redis). */
   const state = async () => ({
-    counts: Object.fromEntries(
-      await Promise.all(
-        TABLES.map(async (table) => {
-          const [{ count }] = await db.query(`SELECT count(*)::int AS count FROM ${table}`);
-          return [table, count] as const;
-        }),
-      ),
-    ),
-    task: await db.query('SELECT * FROM tasks WHERE id = $1', [taskId]),
-    category: await db.query('SELECT * FROM categories WHERE id = $1', [categoryId]),
-    user: await db.query('SELECT * FROM users WHERE id = $1', [user.id]),
+    rows: await tablesDigest(db),
     flags: (await call(app, { method: 'GET', url: '/v1/admin/flags', token: admin.accessToken }))
       .body,
   });
