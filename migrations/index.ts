@@ -6,6 +6,7 @@ import { Outbox1795737600000 } from './1795737600000-outbox';
 import { Webhooks1795824000000 } from './1795824000000-webhooks';
 import { Jobs1795910400000 } from './1795910400000-jobs';
 import { RequestLogPartitionFunctions1795996800000 } from './1795996800000-request-log-partition-functions';
+import { WebhookManagement1796083200000 } from './1796083200000-webhook-management';
 
 /**
  * Every migration, in order. Listed rather than globbed so the compiled apps, the CLI and the
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   Webhooks1795824000000,
   Jobs1795910400000,
   RequestLogPartitionFunctions1795996800000,
+  WebhookManagement1796083200000,
 ];

@@ -236,7 +236,18 @@ describe('every operation, fuzzed from the OpenAPI document', () => {
     const category = await createCategory(app, user);
     const key = await createApiKey(app, user);
     const target = await registerUser(app);
+    const webhook = await call(app, {
+      method: 'POST',
+      url: '/v1/webhooks',
+      token: user.accessToken,
+      body: { url: 'https://hooks.example.com/taskhub', events: ['task.created'] },
+    });
+    const hook = webhook.body.id as string;
     return {
+      '/v1/webhooks/{id}': hook,
+      '/v1/webhooks/{id}/deliveries': hook,
+      '/v1/webhooks/{id}/ping': hook,
+      '/v1/webhooks/{id}/rotate-secret': hook,
       '/v1/tasks/{id}': task.id as string,
       '/v1/categories/{id}': category.id as string,
       '/v1/api-keys/{id}': key.id,
@@ -289,7 +300,7 @@ describe('every operation, fuzzed from the OpenAPI document', () => {
             ]),
         );
         const url =
-          path.replace(/\{[^}]+\}/, encodeURIComponent(id)) +
+          path.replaceAll(/\{[^}]+\}/g, encodeURIComponent(id)) +
           (Object.keys(sent).length ? `?${new URLSearchParams(sent).toString()}` : '');
         // What the document calls invalid: a body or a query value its schemas refuse (the
         // query read as a server reads it, text coerced to the parameter's type).

@@ -402,8 +402,12 @@ describe('webhooks', () => {
       id: mine.id,
       url: hook.url,
       events: ['task.deleted'],
+      enabled: true,
+      previousSecretExpiresAt: null,
       createdAt: expect.any(String),
     });
+    expect((await as(user, 'GET', `/v1/webhooks/${mine.id}`)).body).toEqual(entry);
+    expectProblem(await as(stranger, 'GET', `/v1/webhooks/${mine.id}`), 404, 'NOT_FOUND');
     // Stored encrypted: the secret's text is nowhere in the row.
     const [row] = await db.query<Array<{ secret: Buffer }>>(
       `SELECT secret FROM webhooks WHERE id = $1`,
@@ -420,5 +424,148 @@ describe('webhooks', () => {
     );
     expect((await as(user, 'DELETE', `/v1/webhooks/${mine.id}`)).status).toBe(204);
     expectProblem(await as(user, 'GET', `/v1/webhooks/${mine.id}/deliveries`), 404, 'NOT_FOUND');
+  });
+
+  describe('managing a subscription', () => {
+    const send = (
+      method: 'GET' | 'POST' | 'PATCH',
+      url: string,
+      body?: unknown,
+      as: TestUser = user,
+    ) => call(api, { method, url, token: as.accessToken, body });
+
+    it('PATCH changes the URL, the events or enabled, checked as at creation; a disabled one gets nothing new', async () => {
+      const first = await listening();
+      const second = await listening();
+      const other = await registerUser(api);
+      const hook = await subscribe(first.url, ['task.created'], other);
+      const url = `/v1/webhooks/${hook.id}`;
+      for (const body of [{}, { url: 'http://10.0.0.1/x' }, { enabled: null }, { events: [] }]) {
+        expectProblem(await send('PATCH', url, body, other), 400, 'VALIDATION_FAILED');
+      }
+      expectProblem(await send('PATCH', url, { enabled: false }, user), 404, 'NOT_FOUND');
+      expect((await send('GET', url, undefined, other)).body).toMatchObject({
+        url: first.url,
+        enabled: true,
+      });
+
+      const moved = await send('PATCH', url, { url: second.url, enabled: false }, other);
+      expect(moved.status).toBe(200);
+      expect(moved.body).toMatchObject({
+        url: second.url,
+        events: ['task.created'],
+        enabled: false,
+      });
+      await createTask(api, other);
+      await sleep(500);
+      expect(await deliveriesOf(hook.id, other)).toEqual([]);
+
+      await send('PATCH', url, { enabled: true, events: ['task.created', 'task.deleted'] }, other);
+      await createTask(api, other);
+      await until(() => second.received.length === 1, 10_000);
+      expect(first.received).toHaveLength(0);
+    });
+
+    it('rotates the secret: both sign for the overlap, then only the new one', async () => {
+      const hook = await listening();
+      const other = await registerUser(api);
+      const webhook = await subscribe(hook.url, ['task.created'], other);
+      const rotated = await send(
+        'POST',
+        `/v1/webhooks/${webhook.id}/rotate-secret`,
+        undefined,
+        other,
+      );
+      expect(rotated.status).toBe(200);
+      const secret = rotated.body.secret as string;
+      expect(secret).toMatch(/^whsec_/);
+      expect(secret).not.toBe(webhook.secret);
+      const until24h = Date.parse(rotated.body.previousSecretExpiresAt as string) - Date.now();
+      expect(until24h).toBeGreaterThan(23.9 * 3600_000);
+      expect(until24h).toBeLessThanOrEqual(24 * 3600_000);
+
+      await createTask(api, other);
+      await until(() => hook.received.length === 1, 10_000);
+      const overlapping = hook.received[0];
+      expect(String(overlapping.headers['webhook-signature']).split(' ')).toHaveLength(2);
+      expect(verifies(secret, overlapping)).toBe(true);
+      expect(verifies(webhook.secret, overlapping)).toBe(true);
+
+      // The overlap over (without waiting a day): only the new secret signs.
+      await db.query(
+        `UPDATE webhooks SET previous_secret_expires_at = now() - interval '1 second' WHERE id = $1`,
+        [webhook.id],
+      );
+      await createTask(api, other);
+      await until(() => hook.received.length === 2, 10_000);
+      const after = hook.received[1];
+      expect(String(after.headers['webhook-signature']).split(' ')).toHaveLength(1);
+      expect(verifies(secret, after)).toBe(true);
+      expect(verifies(webhook.secret, after)).toBe(false);
+      expect(
+        (await send('GET', `/v1/webhooks/${webhook.id}`, undefined, other)).body,
+      ).toMatchObject({ previousSecretExpiresAt: null });
+    });
+
+    it('pings: a signed webhook.ping delivered like any event, listed in the deliveries', async () => {
+      const hook = await listening();
+      const other = await registerUser(api);
+      const webhook = await subscribe(hook.url, ['task.deleted'], other);
+      const ping = await send('POST', `/v1/webhooks/${webhook.id}/ping`, undefined, other);
+      expect(ping.status).toBe(202);
+      await until(() => hook.received.length === 1, 10_000);
+      const [received] = hook.received;
+      expect(verifies(webhook.secret, received)).toBe(true);
+      expect(received.headers['webhook-id']).toBe(ping.body.deliveryId);
+      expect(JSON.parse(received.body)).toMatchObject({
+        type: 'webhook.ping',
+        data: { webhookId: webhook.id },
+      });
+      const list = await eventually(
+        () => deliveriesOf(webhook.id, other),
+        (deliveries) => deliveries[0]?.status === 'succeeded',
+        5000,
+      );
+      expect(list).toMatchObject([{ id: ping.body.deliveryId, eventType: 'webhook.ping' }]);
+      expectProblem(await send('POST', `/v1/webhooks/${webhook.id}/ping`), 404, 'NOT_FOUND');
+    });
+
+    it('redelivers a failed delivery from its first attempt, and only a failed one', async () => {
+      let up = false;
+      const hook = await listening(() => (up ? 200 : 500));
+      const other = await registerUser(api);
+      const webhook = await subscribe(hook.url, ['task.created'], other);
+      await createTask(api, other);
+      const [failed] = await eventually(
+        () => deliveriesOf(webhook.id, other),
+        (deliveries) => deliveries[0]?.status === 'failed',
+        15_000,
+      );
+      const redeliver = (deliveryId: string, as = other) =>
+        send(
+          'POST',
+          `/v1/webhooks/${webhook.id}/deliveries/${deliveryId}/redeliver`,
+          undefined,
+          as,
+        );
+      expectProblem(await redeliver(failed.id, user), 404, 'NOT_FOUND');
+      expectProblem(await redeliver(randomUUID()), 404, 'NOT_FOUND');
+
+      up = true;
+      const again = await redeliver(failed.id);
+      expect(again.status).toBe(202);
+      expect(again.body).toMatchObject({ id: failed.id, status: 'pending', attempts: 0 });
+      const [delivered] = await eventually(
+        () => deliveriesOf(webhook.id, other),
+        (deliveries) => deliveries[0]?.status === 'succeeded',
+        10_000,
+      );
+      expect(delivered).toMatchObject({ id: failed.id, attempts: 1, lastStatusCode: 200 });
+      // The same Webhook-Id as the failed attempts: a receiver can tell it is the same event.
+      expect(new Set(hook.received.map((r) => r.headers['webhook-id']))).toEqual(
+        new Set([failed.id]),
+      );
+      expectProblem(await redeliver(failed.id), 409, 'DELIVERY_NOT_FAILED');
+    });
   });
 });

@@ -20,6 +20,7 @@ export const ERROR_CATALOG = {
   CATEGORY_NAME_TAKEN: { status: 409, title: 'Category name already in use' },
   IDEMPOTENCY_REQUEST_IN_PROGRESS: { status: 409, title: 'A request with this key is in progress' },
   JOB_NOT_FINISHED: { status: 409, title: 'The job has not finished yet' },
+  DELIVERY_NOT_FAILED: { status: 409, title: 'Only a failed delivery can be sent again' },
   JOB_FAILED: { status: 409, title: 'The job failed' },
   REQUEST_TIMEOUT: { status: 408, title: 'The request did not arrive in time' },
   PRECONDITION_FAILED: { status: 412, title: 'Precondition failed' },

@@ -1,6 +1,17 @@
 import { CurrentPrincipal, Principal, Scopes } from '@app/auth';
-import { Body, Controller, Delete, Get, HttpCode, Param, Query, Res } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
+import { ApiAcceptedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import type { IfMatch } from '@app/http';
 import type { FastifyReply } from 'fastify';
 import { created } from '../common/created';
@@ -16,13 +27,19 @@ import { uuidParam } from '../common/uuid-param.pipe';
 import {
   CreateWebhookDto,
   CreatedWebhookDto,
+  DeliveryDto,
   DeliveryPageDto,
   ListWebhooksQueryDto,
+  PingAcceptedDto,
+  RotatedSecretDto,
+  UpdateWebhookDto,
+  WebhookDto,
   WebhookPageDto,
 } from './dto/webhook.dto';
 import { WebhooksService } from './webhooks.service';
 
 const id = uuidParam('Webhook');
+const delivery = uuidParam('Delivery');
 
 /** The caller's webhook subscriptions (CONTRACT §5). */
 @ApiTags('webhooks')
@@ -51,6 +68,72 @@ export class WebhooksController {
     @Query() query: ListWebhooksQueryDto,
   ): Promise<WebhookPageDto> {
     return this.webhooks.list(principal, query);
+  }
+
+  @Get(':id')
+  @Scopes('webhooks:read')
+  @ApiOkResponse({ type: WebhookDto })
+  @ProblemResponses(404)
+  get(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', id) webhookId: string,
+  ): Promise<WebhookDto> {
+    return this.webhooks.get(principal, webhookId);
+  }
+
+  /** Changes the URL, the events or `enabled`; the fields sent, at least one. */
+  @Patch(':id')
+  @Scopes('webhooks:write')
+  @ApiOkResponse({ type: WebhookDto })
+  @ProblemResponses(400, 404, 413, 415)
+  @UnversionedIfMatch()
+  update(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', id) webhookId: string,
+    @Body() dto: UpdateWebhookDto,
+    @IfMatchCondition() ifMatch: IfMatch,
+  ): Promise<WebhookDto> {
+    return this.webhooks.update(principal, webhookId, dto, ifMatch);
+  }
+
+  /** A new signing secret, shown once; the old one signs beside it for 24 h. */
+  @Post(':id/rotate-secret')
+  @HttpCode(200)
+  @Scopes('webhooks:write')
+  @ApiOkResponse({ type: RotatedSecretDto, description: '`secret` is shown this once.' })
+  @ProblemResponses(404)
+  rotateSecret(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', id) webhookId: string,
+  ): Promise<RotatedSecretDto> {
+    return this.webhooks.rotateSecret(principal, webhookId);
+  }
+
+  /** A `webhook.ping` event to the subscription, delivered like any other. */
+  @Post(':id/ping')
+  @HttpCode(202)
+  @Scopes('webhooks:write')
+  @ApiAcceptedResponse({ type: PingAcceptedDto, description: 'Queued: see its deliveries.' })
+  @ProblemResponses(404)
+  ping(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', id) webhookId: string,
+  ): Promise<PingAcceptedDto> {
+    return this.webhooks.ping(principal, webhookId);
+  }
+
+  /** A failed delivery sent again, from its first attempt. */
+  @Post(':id/deliveries/:deliveryId/redeliver')
+  @HttpCode(202)
+  @Scopes('webhooks:write')
+  @ApiAcceptedResponse({ type: DeliveryDto, description: 'Queued again: now pending.' })
+  @ProblemResponses(404, 409)
+  redeliver(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', id) webhookId: string,
+    @Param('deliveryId', delivery) deliveryId: string,
+  ): Promise<DeliveryDto> {
+    return this.webhooks.redeliver(principal, webhookId, deliveryId);
   }
 
   @Delete(':id')

@@ -13,7 +13,7 @@ import { DataSource } from 'typeorm';
  */
 const FAN_OUT = `
   WITH subscriptions AS (
-    SELECT id FROM webhooks WHERE user_id = $1 AND $2 = ANY (events)
+    SELECT id FROM webhooks WHERE user_id = $1 AND $2 = ANY (events) AND enabled
   ), made AS (
     INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload)
     SELECT id, $3, $2, $4 FROM subscriptions

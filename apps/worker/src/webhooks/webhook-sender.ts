@@ -22,6 +22,8 @@ interface Pending {
   payload: unknown;
   url: string;
   secret: Buffer;
+  /** The secret before the last rotation, while it still signs. */
+  previous_secret: Buffer | null;
 }
 
 /** What one attempt came to. */
@@ -80,7 +82,9 @@ export class WebhookSender implements OnApplicationShutdown {
 
   async attempt(deliveryId: string, lastAttempt: boolean): Promise<Attempt> {
     const [delivery] = await this.dataSource.query<Pending[]>(
-      `SELECT d.id, d.webhook_id, d.status, d.payload, w.url, w.secret
+      `SELECT d.id, d.webhook_id, d.status, d.payload, w.url, w.secret,
+              CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
+                AS previous_secret
          FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = $1`,
       [deliveryId],
     );
@@ -94,12 +98,12 @@ export class WebhookSender implements OnApplicationShutdown {
       'user-agent': 'Taskhub-Webhooks/1',
       'webhook-id': delivery.id,
       'webhook-timestamp': String(timestamp),
-      'webhook-signature': signWebhook(
-        this.secrets.decrypt(delivery.secret),
-        delivery.id,
-        timestamp,
-        body,
-      ),
+      // After a rotation, signed under the old secret too until it expires: Standard Webhooks
+      // sends several signatures, space-separated, and a receiver accepts any it can verify.
+      'webhook-signature': [delivery.secret, delivery.previous_secret]
+        .filter((secret): secret is Buffer => secret !== null)
+        .map((secret) => signWebhook(this.secrets.decrypt(secret), delivery.id, timestamp, body))
+        .join(' '),
     };
     const url = new URL(delivery.url);
     let outcome: Attempt;

@@ -19,6 +19,17 @@ export class WebhookEntity {
   @Column({ type: 'bytea', select: false })
   secret!: Buffer;
 
+  /** A disabled subscription gets no new deliveries (those already made still go). */
+  @Column({ type: 'boolean', default: true })
+  enabled!: boolean;
+
+  /** After a rotation, the secret before it, encrypted: it signs too until it expires. */
+  @Column({ name: 'previous_secret', type: 'bytea', nullable: true, select: false })
+  previousSecret!: Buffer | null;
+
+  @Column({ name: 'previous_secret_expires_at', type: 'timestamptz', precision: 3, nullable: true })
+  previousSecretExpiresAt!: Date | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt!: Date;
 }

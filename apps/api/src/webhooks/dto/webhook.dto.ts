@@ -5,31 +5,43 @@ import {
   WebhookEntity,
 } from '@app/database';
 import { PageQueryDto } from '@app/http';
-import { WEBHOOK_EVENTS, WebhookEvent } from '@app/webhooks';
+import { DELIVERY_EVENT_TYPES, WEBHOOK_EVENTS, WebhookEvent } from '@app/webhooks';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   ArrayUnique,
   IsArray,
+  IsBoolean,
   IsIn,
   IsString,
   MaxLength,
 } from 'class-validator';
+import { Optional } from '../../common/validators';
+
+const URL_DOC = {
+  maxLength: 2048,
+  example: 'https://example.com/hooks/taskhub',
+  description:
+    'http or https, to a globally routable address (loopback, private, link-local and reserved ' +
+    'targets are refused unless WEBHOOK_ALLOW_HOSTS names the host).',
+};
+const EVENTS_DOC = {
+  enum: WEBHOOK_EVENTS,
+  isArray: true,
+  minItems: 1,
+  maxItems: WEBHOOK_EVENTS.length,
+  uniqueItems: true,
+  example: ['task.created'],
+};
 
 export class CreateWebhookDto {
-  @ApiProperty({
-    maxLength: 2048,
-    example: 'https://example.com/hooks/taskhub',
-    description:
-      'http or https. Loopback, private and link-local targets are refused unless ' +
-      'WEBHOOK_ALLOW_HOSTS names the host.',
-  })
+  @ApiProperty(URL_DOC)
   @IsString()
   @MaxLength(2048)
   url!: string;
 
-  @ApiProperty({ enum: WEBHOOK_EVENTS, isArray: true, example: ['task.created'] })
+  @ApiProperty(EVENTS_DOC)
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(WEBHOOK_EVENTS.length)
@@ -38,19 +50,53 @@ export class CreateWebhookDto {
   events!: WebhookEvent[];
 }
 
+/** The fields sent change; at least one. */
+export class UpdateWebhookDto {
+  @ApiPropertyOptional(URL_DOC)
+  @Optional()
+  @IsString()
+  @MaxLength(2048)
+  url?: string;
+
+  @ApiPropertyOptional(EVENTS_DOC)
+  @Optional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(WEBHOOK_EVENTS.length)
+  @ArrayUnique()
+  @IsIn(WEBHOOK_EVENTS, { each: true })
+  events?: WebhookEvent[];
+
+  @ApiPropertyOptional({ description: 'false: no new deliveries until it is true again.' })
+  @Optional()
+  @IsBoolean()
+  enabled?: boolean;
+}
+
 export class ListWebhooksQueryDto extends PageQueryDto {}
 
 export class WebhookDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() url!: string;
   @ApiProperty({ enum: WEBHOOK_EVENTS, isArray: true }) events!: string[];
+  @ApiProperty({ description: 'false: no new deliveries.' }) enabled!: boolean;
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'After a secret rotation: until when the previous secret signs too.',
+  })
+  previousSecretExpiresAt!: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
 
   static from(webhook: WebhookEntity): WebhookDto {
+    const expires = webhook.previousSecretExpiresAt;
     return {
       id: webhook.id,
       url: webhook.url,
       events: webhook.events,
+      enabled: webhook.enabled,
+      previousSecretExpiresAt: expires && expires > new Date() ? expires.toISOString() : null,
       createdAt: webhook.createdAt.toISOString(),
     };
   }
@@ -66,6 +112,22 @@ export class CreatedWebhookDto extends WebhookDto {
   secret?: string;
 }
 
+export class RotatedSecretDto extends WebhookDto {
+  @ApiProperty({
+    example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    description: 'The new signing secret, shown in this response only.',
+  })
+  secret!: string;
+}
+
+export class PingAcceptedDto {
+  @ApiProperty({
+    format: 'uuid',
+    description: 'The delivery of the `webhook.ping` event: follow it in the deliveries.',
+  })
+  deliveryId!: string;
+}
+
 export class WebhookPageDto {
   @ApiProperty({ type: [WebhookDto] }) data!: WebhookDto[];
   @ApiProperty({ type: String, nullable: true }) nextCursor!: string | null;
@@ -75,7 +137,7 @@ export class DeliveryDto {
   @ApiProperty({ format: 'uuid', description: 'The `Webhook-Id` header of every attempt.' })
   id!: string;
   @ApiProperty({ format: 'uuid' }) eventId!: string;
-  @ApiProperty({ enum: WEBHOOK_EVENTS }) eventType!: string;
+  @ApiProperty({ enum: DELIVERY_EVENT_TYPES }) eventType!: string;
   @ApiProperty({
     enum: DELIVERY_STATUSES,
     description: '`failed`: every attempt failed; the delivery was dead-lettered.',
