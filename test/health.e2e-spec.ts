@@ -233,6 +233,7 @@ describe('probes, metrics, request ids and docs (CONTRACT §1, §2, §8)', () =>
         'PATCH /v1/admin/users/{id}',
         'PATCH /v1/categories/{id}',
         'PATCH /v1/tasks/{id}',
+        'PATCH /v1/webhooks/{id}',
         'PUT /v1/admin/flags',
         'PUT /v1/admin/rate-limits/{identifier}',
       ]);

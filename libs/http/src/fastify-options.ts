@@ -8,7 +8,7 @@ import { ROUTER_OPTIONS, trackRoutes } from './allowed-methods';
 import { ApiException } from './api.exception';
 import type { ErrorCode } from './error-codes';
 import { etagFor, ifNoneMatchHits } from './etag';
-import { applyWebPolicies } from './web-policies';
+import { applyWebPolicies, SECURITY_HEADERS } from './web-policies';
 import { sendProblem, toProblem } from './problem-details';
 import {
   assertStorableStrings,
@@ -137,7 +137,8 @@ export function fastifyOptions(
     routerOptions: { ...ROUTER_OPTIONS },
     // What Fastify refuses before routing (a malformed percent-encoding) is a problem too.
     frameworkErrors: (error, request, reply) => {
-      // Sent before any hook is attached: the request id is set here.
+      // Sent before any hook is attached: the security headers and request id are set here.
+      reply.headers(SECURITY_HEADERS);
       reply.header('x-request-id', request.id);
       void sendProblem(
         reply,
@@ -243,6 +244,7 @@ export async function applyHttpConventions(
   // every request).
   fastify.addHook('onSend', (request, reply, payload, done) => {
     clearTimeout((request as TimedRequest).handlerTimer ?? undefined);
+    reply.headers(SECURITY_HEADERS);
     reply.header('x-request-id', request.id);
     if ((request as { user?: unknown }).user) reply.header('cache-control', 'private');
     done(null, reply.statusCode === 304 ? '' : payload);
