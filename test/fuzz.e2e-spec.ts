@@ -10,7 +10,6 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import fc from 'fast-check';
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -148,7 +147,7 @@ function spoiled(schema: Schema): fc.Arbitrary<unknown> {
     fc.constantFrom<unknown>([], 42, 'text', null, [1, 2]),
     valuesOf(schema).map((body) => ({
       ...(body as object),
-      [`unknown_${randomUUID().slice(0, 4)}`]: 1,
+      unknown_field: 1,
     })),
   ];
   if (fields.length > 0) {
@@ -172,7 +171,7 @@ function spoiled(schema: Schema): fc.Arbitrary<unknown> {
 
 /** What the conditional and idempotency headers are sent as, when they are. */
 const HEADER_VALUES: Record<string, fc.Arbitrary<string | undefined>> = {
-  'Idempotency-Key': fc.option(fc.constantFrom('fuzz-key-1', 'fuzz-key-2', randomUUID()), {
+  'Idempotency-Key': fc.option(fc.oneof(fc.constantFrom('fuzz-key-1', 'fuzz-key-2'), fc.uuid()), {
     nil: undefined,
   }),
   'If-Match': fc.constantFrom(undefined, '*', '"v1"', '"v999"', 'W/"v1"', '', 'garbage'),
@@ -272,7 +271,12 @@ describe('every operation, fuzzed from the OpenAPI document', () => {
     const token = path.startsWith('/v1/admin/') ? admin.accessToken : user.accessToken;
 
     const input = fc.record({
-      id: fc.constantFrom(ids[path] ?? randomUUID(), randomUUID(), 'not-an-id', '%00'),
+      // Everything but the fixture's id comes from the seed, so a failure replays.
+      id: fc.oneof(
+        ids[path] ? fc.constant(ids[path]) : fc.uuid(),
+        fc.uuid(),
+        fc.constantFrom('not-an-id', '%00'),
+      ),
       query: fc.record(
         Object.fromEntries(query.map((p) => [p.name, fc.oneof(valuesOf(p.schema ?? {}), WRONG)])),
         { requiredKeys: [] },

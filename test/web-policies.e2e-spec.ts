@@ -4,7 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { startApi } from './app';
 
-/** The headers @fastify/helmet sets that every response must carry, errors and probes included. */
+/** Headers of helmet's that every response must carry, errors and probes included. */
 const SECURITY_HEADERS = [
   'content-security-policy',
   'strict-transport-security',
