@@ -1,8 +1,8 @@
 import { listen, withTimeout } from '@app/redis';
 import { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
-import { LRUCache } from 'lru-cache';
 import { coalesceAsync } from 'promise-coalesce';
+import { ScopeTokens } from './scope-tokens';
 
 /**
  * A scope's generation as this instance knows it: `r<n>` is generation n in Redis (the shared
@@ -62,7 +62,7 @@ const genOf = (token: Token | undefined): number =>
  */
 export class Generations {
   private readonly logger = new Logger('Cache');
-  private readonly tokens = new LRUCache<string, Token>({ max: MAX_SCOPES });
+  private readonly tokens = new ScopeTokens(MAX_SCOPES, LOCAL_TOKEN_TTL_MS);
   /** Writes whose new generation has not reached Redis yet, by scope. */
   private readonly pending = new Map<string, number>();
   /** Of those, the ones that failed: retried every second. */
@@ -212,7 +212,7 @@ export class Generations {
     const current = this.tokens.get(scope);
     if (current !== undefined && current[0] === 'l') return current;
     const token = `l${++this.locals}`;
-    this.tokens.set(scope, token, { ttl: LOCAL_TOKEN_TTL_MS });
+    this.tokens.set(scope, token);
     return token;
   }
 
