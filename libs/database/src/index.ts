@@ -1,3 +1,4 @@
+export { connectionOf } from './connection';
 export { buildDataSourceOptions } from './data-source-options';
 export { DatabaseModule } from './database.module';
 export * from './entities';

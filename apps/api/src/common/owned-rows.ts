@@ -1,4 +1,5 @@
 import { ApiException, IfMatch, notFound } from '@app/http';
+import { DatabaseError } from 'pg';
 import { EntityManager, EntityTarget, FindOptionsWhere, QueryFailedError } from 'typeorm';
 
 interface Owned {
@@ -23,6 +24,15 @@ export async function lockOwnedForWrite<T extends Owned>(
     where: { id: owner.id, userId: owner.userId } as FindOptionsWhere<T>,
     lock: { mode: 'pessimistic_write' },
   });
+  return checkIfMatch(row, ifMatch, resource);
+}
+
+/** The caller's row, locked for a write, if If-Match holds: else 404 (no row) or 412. */
+export function checkIfMatch<T extends { version: number }>(
+  row: T | null | undefined,
+  ifMatch: IfMatch,
+  resource: string,
+): T {
   if (!row) throw notFound(resource);
   if (Array.isArray(ifMatch) && !ifMatch.includes(row.version)) {
     throw new ApiException(
@@ -63,11 +73,13 @@ export const unversionedStarFailed = (resource: string): ApiException =>
     `If-Match: * requires the ${resource.toLowerCase()} to exist.`,
   );
 
-/** The SQLSTATE of a failed query, for mapping constraint violations to problems. */
+/**
+ * The SQLSTATE of a failed query, for mapping constraint violations to problems: from TypeORM's
+ * QueryFailedError, or from pg's own error where a prepared statement ran on the connection.
+ */
 export function sqlState(error: unknown): string | undefined {
-  return error instanceof QueryFailedError
-    ? (error.driverError as { code?: string }).code
-    : undefined;
+  if (error instanceof QueryFailedError) return (error.driverError as { code?: string }).code;
+  return error instanceof DatabaseError ? error.code : undefined;
 }
 
 export const UNIQUE_VIOLATION = '23505';

@@ -7,7 +7,7 @@ import { TASK_EVENT, type TaskEvent, type WebhookEvent } from '@app/webhooks';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, DeepPartial, EntityManager, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
 import {
   IdempotencyRequest,
   IdempotencyService,
@@ -15,7 +15,7 @@ import {
 } from '../common/idempotency.service';
 import {
   FOREIGN_KEY_VIOLATION,
-  lockOwnedForWrite,
+  checkIfMatch,
   requireChanges,
   sqlState,
 } from '../common/owned-rows';
@@ -26,7 +26,7 @@ import {
   TaskPageDto,
   UpdateTaskDto,
 } from './dto/task.dto';
-import { TasksRepository } from './tasks.repository';
+import { type TaskChanges, TasksRepository } from './tasks.repository';
 
 const keyset = new Keyset<TaskEntity>(
   {
@@ -43,12 +43,12 @@ const keyset = new Keyset<TaskEntity>(
   't.id',
 );
 
-/** DTO fields to entity columns; dates parsed, absent fields left out. */
-function toColumns(dto: UpdateTaskDto): DeepPartial<TaskEntity> {
+/** DTO fields to what a write sets; dates parsed, absent fields left out. */
+function toChanges(dto: UpdateTaskDto): TaskChanges {
   const { dueDate, ...rest } = dto;
-  const columns: DeepPartial<TaskEntity> = { ...rest };
-  if (dueDate !== undefined) columns.dueDate = dueDate === null ? null : new Date(dueDate);
-  return columns;
+  const changes: TaskChanges = { ...rest };
+  if (dueDate !== undefined) changes.dueDate = dueDate === null ? null : new Date(dueDate);
+  return changes;
 }
 
 /** The category must be one of the caller's: the composite foreign key says so. */
@@ -102,8 +102,8 @@ export class TasksService {
     idempotency: IdempotencyRequest,
   ): Promise<IdempotentResult<TaskDto>> {
     return this.idempotency.run(principal.userId, idempotency, async (manager: EntityManager) => {
-      const task = manager.create(TaskEntity, { ...toColumns(dto), userId: principal.userId });
-      const saved = TaskDto.from(await ownCategory(manager.save(task)));
+      const inserted = this.repository.insert(manager, principal.userId, toChanges(dto));
+      const saved = TaskDto.from(await ownCategory(inserted));
       await announce(manager, principal.userId, 'task.created', saved);
       return saved;
     });
@@ -127,8 +127,8 @@ export class TasksService {
   update(principal: Principal, id: string, dto: UpdateTaskDto, ifMatch: IfMatch): Promise<TaskDto> {
     return this.dataSource.transaction(async (manager) => {
       const before = await this.lockForWrite(manager, principal, id, ifMatch);
-      await ownCategory(manager.update(TaskEntity, { id }, toColumns(requireChanges(dto))));
-      const updated = TaskDto.from(await manager.findOneByOrFail(TaskEntity, { id }));
+      const changes = toChanges(requireChanges(dto));
+      const updated = TaskDto.from(await ownCategory(this.repository.update(manager, id, changes)));
       await announce(manager, principal.userId, 'task.updated', updated);
       if (updated.status === 'done' && before.status !== 'done') {
         await announce(manager, principal.userId, 'task.completed', updated);
@@ -140,24 +140,19 @@ export class TasksService {
   remove(principal: Principal, id: string, ifMatch: IfMatch): Promise<void> {
     return this.dataSource.transaction(async (manager) => {
       await this.lockForWrite(manager, principal, id, ifMatch);
-      await manager.delete(TaskEntity, { id });
+      await this.repository.delete(manager, id);
       await announce(manager, principal.userId, 'task.deleted', { id });
     });
   }
 
   /** The caller's task, locked for this transaction, after the If-Match check. */
-  private lockForWrite(
+  private async lockForWrite(
     manager: EntityManager,
     principal: Principal,
     id: string,
     ifMatch: IfMatch,
   ): Promise<TaskEntity> {
-    return lockOwnedForWrite(
-      manager,
-      TaskEntity,
-      { id, userId: principal.userId },
-      ifMatch,
-      'Task',
-    );
+    const task = await this.repository.lockOwned(manager, id, principal.userId);
+    return checkIfMatch(task, ifMatch, 'Task');
   }
 }
