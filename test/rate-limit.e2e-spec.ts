@@ -320,8 +320,153 @@ describe('rate limiting', () => {
       await Promise.all(
         Array.from({ length: 2000 }, () => storage.increment(key, WINDOW, 100_000)),
       );
-      expect(await redis.hlen(`${key}`)).toBeLessThanOrEqual(61);
+      // 61 slots, and the marker of the one instance taking leases (worth 0: see sliding-window).
+      expect(await redis.hlen(`${key}`)).toBeLessThanOrEqual(62);
       expect(await redis.pttl(key)).toBeLessThanOrEqual(WINDOW + Math.ceil(WINDOW / 60));
+    });
+  });
+  describe('leases (three instances on one Redis, each its own storage and connection)', () => {
+    type Instance = { storage: RedisThrottlerStorage; redis: Redis; calls: () => number };
+    let prefix: string;
+    let instances: Instance[];
+    let probe: Redis;
+
+    /**
+     * A storage with its own connection, counting its script calls: its trips to Redis (EVALSHA;
+     * an EVAL after it only loads the script).
+     */
+    function instance(): Instance {
+      const redis = new Redis(config.redis.url, { keyPrefix: prefix });
+      let calls = 0;
+      const send = redis.sendCommand.bind(redis);
+      redis.sendCommand = ((command: Parameters<Redis['sendCommand']>[0], ...rest: []) => {
+        if (command.name === 'evalsha') calls += 1;
+        return send(command, ...rest);
+      });
+      return { storage: new RedisThrottlerStorage(redis), redis, calls: () => calls };
+    }
+    const totalCalls = () => instances.reduce((sum, i) => sum + i.calls(), 0);
+    /** What Redis counts for the client: the sum of its fields (the markers are worth 0). */
+    const counted = async (key: string) =>
+      Object.values(await probe.hgetall(key)).reduce((sum, n) => sum + Number(n), 0);
+
+    beforeEach(async () => {
+      prefix = freshPrefix();
+      instances = [instance(), instance(), instance()];
+      probe = new Redis(config.redis.url, { keyPrefix: prefix });
+      // Connected first: a command sent before is queued, and passes sendCommand twice.
+      await Promise.all(instances.map((i) => i.redis.ping()));
+    });
+    afterEach(() => {
+      for (const i of instances) i.redis.disconnect();
+      probe.disconnect();
+    });
+
+    it('1 000 concurrent requests over three instances admit exactly the limit, in far fewer calls than requests', async () => {
+      const key = `burst-${randomUUID()}`;
+      const LIMIT = 300;
+      const records = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          instances[i % 3].storage.increment(key, 60_000, LIMIT),
+        ),
+      );
+      expect(records.every((r) => r.decidedBy === 'redis')).toBe(true);
+      expect(records.filter((r) => !r.isBlocked)).toHaveLength(LIMIT);
+      // Every instance had demand beyond what it was granted: no permit was left unspent.
+      expect(await counted(key)).toBe(LIMIT);
+      expect(totalCalls()).toBeLessThan(200);
+    });
+
+    it('Remaining is never above what is left: no more are admitted after a reply than it said', async () => {
+      const key = `remaining-${randomUUID()}`;
+      const LIMIT = 100;
+      const rounds: { admitted: number; remaining: number[] }[] = [];
+      for (let round = 0; round < 6; round += 1) {
+        const records = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            instances[(i + round) % 3].storage.increment(key, 60_000, LIMIT),
+          ),
+        );
+        const admitted = records.filter((r) => !r.isBlocked);
+        rounds.push({
+          admitted: admitted.length,
+          remaining: admitted.map((r) => LIMIT - r.totalHits),
+        });
+      }
+      expect(rounds.reduce((sum, r) => sum + r.admitted, 0)).toBe(LIMIT);
+      rounds.forEach((round, k) => {
+        const later = rounds.slice(k + 1).reduce((sum, r) => sum + r.admitted, 0);
+        for (const remaining of round.remaining) expect(later).toBeLessThanOrEqual(remaining);
+      });
+    });
+
+    it('a hot client costs under 0.05 calls per request, and what it did not spend is given back', async () => {
+      const key = `hot-${randomUUID()}`;
+      const LIMIT = 10_000_000;
+      const [{ storage, calls }] = instances;
+      let admitted = 0;
+      const run = async (ms: number) => {
+        const until = performance.now() + ms;
+        while (performance.now() < until) {
+          // Ten at a time, as from ten connections.
+          const records = await Promise.all(
+            Array.from({ length: 10 }, () => storage.increment(key, 60_000, LIMIT)),
+          );
+          admitted += records.filter((r) => !r.isBlocked).length;
+        }
+      };
+      await run(1500); // a second at least, so its rate is known
+      const [callsBefore, admittedBefore] = [calls(), admitted];
+      await run(1500);
+      const perRequest = (calls() - callsBefore) / (admitted - admittedBefore);
+      expect(admitted - admittedBefore).toBeGreaterThan(5000);
+      expect(perRequest).toBeLessThan(0.05);
+      // Leased ahead of its requests: Redis counts more than were admitted, until the lease's
+      // slot is over and the next call gives the rest back (two seconds later the client is no
+      // longer hot: that call asks for itself alone).
+      expect(await counted(key)).toBeGreaterThan(admitted);
+      await sleep(2100);
+      await storage.increment(key, 60_000, LIMIT);
+      expect(await counted(key)).toBe(admitted + 1);
+    });
+
+    it('steady hot traffic through three instances never gets more than the limit into any rolling window', async () => {
+      const key = `rolling-${randomUUID()}`;
+      const [WINDOW, LIMIT] = [2000, 200];
+      const admitted: Array<{ sentAt: number; receivedAt: number }> = [];
+      const until = performance.now() + 2.5 * WINDOW;
+      await Promise.all(
+        instances.flatMap(({ storage }) =>
+          Array.from({ length: 10 }, async () => {
+            while (performance.now() < until) {
+              const sentAt = performance.now();
+              const record = await storage.increment(key, WINDOW, LIMIT);
+              if (!record.isBlocked) admitted.push({ sentAt, receivedAt: performance.now() });
+              await sleep(1);
+            }
+          }),
+        ),
+      );
+      admitted.sort((a, b) => a.receivedAt - b.receivedAt);
+      expect(admitted.length).toBeGreaterThan(2 * LIMIT);
+      // Each admission was decided between its sending and its answer. LIMIT + 1 of them all
+      // decided within less than a window would be a window over the limit.
+      for (let i = 0; i + LIMIT < admitted.length; i += 1) {
+        const group = admitted.slice(i, i + LIMIT + 1);
+        const earliest = Math.min(...group.map((a) => a.sentAt));
+        expect(group[LIMIT].receivedAt - earliest).toBeGreaterThanOrEqual(WINDOW);
+      }
+      expect(totalCalls()).toBeLessThan(admitted.length);
+    });
+
+    it('a client sending one request at a time costs one call per request, as without leases', async () => {
+      const key = `cold-${randomUUID()}`;
+      for (let i = 0; i < 20; i += 1) {
+        await instances[i % 3].storage.increment(key, 60_000, 1000);
+        await sleep(20);
+      }
+      expect(totalCalls()).toBe(20);
+      expect(await counted(key)).toBe(20);
     });
   });
 });
