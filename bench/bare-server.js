@@ -127,7 +127,10 @@ app.get('/v1/tasks/:id', async (request, reply) => {
 
 app.get('/v1/tasks', async (request) => {
   const userId = userOf(request);
-  const limit = Math.min(Number(/** @type {{ limit?: string }} */ (request.query).limit ?? 20), 100);
+  const limit = Math.min(
+    Number(/** @type {{ limit?: string }} */ (request.query).limit ?? 20),
+    100,
+  );
   const { rows } = await pool.query({
     name: 'bare_page',
     text: `SELECT ${COLUMNS} FROM tasks WHERE user_id = $1

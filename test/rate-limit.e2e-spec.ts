@@ -339,10 +339,10 @@ describe('rate limiting', () => {
       const redis = new Redis(config.redis.url, { keyPrefix: prefix });
       let calls = 0;
       const send = redis.sendCommand.bind(redis);
-      redis.sendCommand = ((command: Parameters<Redis['sendCommand']>[0], ...rest: []) => {
+      redis.sendCommand = (command: Parameters<Redis['sendCommand']>[0], ...rest: []) => {
         if (command.name === 'evalsha') calls += 1;
         return send(command, ...rest);
-      });
+      };
       return { storage: new RedisThrottlerStorage(redis), redis, calls: () => calls };
     }
     const totalCalls = () => instances.reduce((sum, i) => sum + i.calls(), 0);
