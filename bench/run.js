@@ -119,7 +119,6 @@ const CACHED_READ_AT_2000 = {
   auth: true,
   cache: 'hit-local',
   rate: 2000,
-  cpu: true,
 };
 /** That read through nginx, against the target fleet-<apis>. */
 const cachedReadThroughNginx = (apis, fields) => ({
@@ -141,6 +140,48 @@ const cachedReadPerApi = (apis, fields) => ({
   ...fields,
 });
 
+/** The bare scenarios' names, which the api's budgets refer to. */
+const BARE = {
+  read: 'bare: JWT + pg read',
+  page: 'bare: JWT + pg page of 20',
+  create: 'bare: JWT + pg write (task + outbox)',
+  update: 'bare: JWT + pg update (task + outbox)',
+  remove: 'bare: JWT + pg delete (task + outbox)',
+};
+/** How many tasks a DELETE scenario has to delete in one load run: more than it can. */
+const DELETABLE_TASKS = 40_000;
+const CREATE = {
+  method: 'POST',
+  path: '/v1/tasks',
+  auth: true,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({
+    title: 'Benchmark task',
+    description: 'Created by npm run bench',
+    priority: 'high',
+    tags: ['bench', 'load'],
+  }),
+};
+/** Over the seeded tasks, one after another (bench/rotate.lua), so that writers rarely wait on a row lock. */
+const UPDATE = {
+  method: 'PATCH',
+  path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+  auth: true,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ title: 'Renamed by npm run bench' }),
+  lua: 'rotate.lua',
+  luaArgs: (ctx) => rotateArgs(ctx, ctx.seededIdsFile, 'PATCH', UPDATE.body),
+};
+/** Over tasks made for it before each load run (prepare), each deleted once. */
+const REMOVE = {
+  method: 'DELETE',
+  path: (ctx) => `/v1/tasks/${ctx.deletable.probe}`,
+  auth: true,
+  prepare: (ctx) => makeDeletable(ctx),
+  lua: 'rotate.lua',
+  luaArgs: (ctx) => rotateArgs(ctx, ctx.deletable.file, 'DELETE', ''),
+};
+
 /**
  * The scenarios. In each round, those whose target is 'baseline' run first (the api idle), then the
  * api's (the baseline idle), in this order: put scenarios that write last, so the reads see the
@@ -148,7 +189,7 @@ const cachedReadPerApi = (apis, fields) => ({
  * vacuumed), so every round starts from the seeded data.
  *
  *   name      shown in the table; budgets refer to it
- *   target    'baseline' (the bare Fastify server, bench/baseline.js), 'api' (the api as
+ *   target    'baseline' (the bare server, bench/bare-server.js), 'api' (the api as
  *             deployed: rate limiting and cache on), 'api-unlimited' (the same build with
  *             RATE_LIMIT_ENABLED=false, to measure what the limiter costs) or 'api-uncached'
  *             (CACHE_ENABLED=false, to measure what the cache saves) or 'api-unlogged'
@@ -175,30 +216,72 @@ const cachedReadPerApi = (apis, fields) => ({
  *             scenario named `relativeTo`, and an API key's verification p99 at most this much
  *             above an access token's (bench/verification-cost.js, call by call),
  *             or { label, relativeTo, maxCpuRatio, cpuParts }: CPU per request relative to the
- *             scenario named `relativeTo` (both need `cpu`), summing on each side the parts
+ *             scenario named `relativeTo`, summing on each side the parts
  *             listed in cpuParts (default ['api']); a part the reference does not have counts
- *             nothing there (a direct api has no nginx), the judged scenario must have them all
- *   cpu       optional, with `rate` only: also measure the server's CPU time per request (user +
- *             system, from /proc/<pid>/stat), in parts: `api` (the api process, all of a fleet's
- *             apis, or the baseline's process) and `nginx` (a fleet's: the fleet process's
- *             descendants that are not apis, nginx's master and worker). A target with a worker
- *             has a `worker` part too, measured in every scenario of it
+ *             nothing there (a direct api has no nginx), the judged scenario must have them all,
+ *             or { label, maxRedisPerRequest }: Redis commands per request at most this
+ *   prepare   optional: async (ctx) => void, run before the probe and again before the measured
+ *             run (a DELETE's tasks to delete)
+ *
+ * Every scenario measures the server's CPU time per request (user + system, from
+ * /proc/<pid>/stat), in parts: `api` (the api process, all of a fleet's apis, or the bare
+ * server's process) and `nginx` (a fleet's: the fleet process's descendants that are not apis,
+ * nginx's master and worker); a target with a worker has a `worker` part too. At saturation
+ * (wrk) the server's core is busy and its CPU per request is close to 1/req/s, unless something
+ * else (Postgres) is the bottleneck; at a fixed rate it is what the rate costs. And the Redis
+ * commands per request: the shared Redis's total_commands_processed over the run (the bench is
+ * the only client making many).
  *   cache     optional: the X-Cache the api must answer after the warm-up (else the scenario fails)
  *   about     one line for RESULTS.md: what the scenario exercises
  */
 const SCENARIOS = [
+  // The bare equivalents (bench/bare-server.js): the same I/O as the api's routes, nothing else.
+  {
+    name: BARE.read,
+    target: 'baseline',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    auth: true,
+    about: 'bare Fastify + fast-jwt + one prepared pg read of the task by id and owner',
+  },
+  {
+    name: BARE.page,
+    target: 'baseline',
+    method: 'GET',
+    path: '/v1/tasks?limit=20',
+    auth: true,
+    about: 'bare Fastify + fast-jwt + one prepared keyset page of 20 (newest first) by owner',
+  },
+  {
+    name: BARE.create,
+    target: 'baseline',
+    ...CREATE,
+    about: 'bare Fastify + fast-jwt + a transaction: the task row and its outbox row',
+  },
+  {
+    name: BARE.update,
+    target: 'baseline',
+    ...UPDATE,
+    about: "bare Fastify + fast-jwt + a transaction: the owner's row updated, an outbox row",
+  },
+  {
+    name: BARE.remove,
+    target: 'baseline',
+    ...REMOVE,
+    about: "bare Fastify + fast-jwt + a transaction: the owner's row deleted, an outbox row",
+  },
   {
     name: 'baseline',
     target: 'baseline',
     method: 'GET',
-    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    path: (ctx) => `/json/tasks/${ctx.taskId}`,
     about: 'bare Fastify 5, one GET route returning the same JSON body as GET /v1/tasks/:id',
   },
   {
     name: 'baseline (500 req/s)',
     target: 'baseline',
     method: 'GET',
-    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    path: (ctx) => `/json/tasks/${ctx.taskId}`,
     rate: 500,
     about:
       'the baseline at the fixed rate of the latency scenarios below: the floor of what ' +
@@ -211,7 +294,11 @@ const SCENARIOS = [
     path: '/v1/auth/whoami',
     auth: true,
     budget: [
-      { label: 'trivial authenticated route (whoami)', minRatio: 0.5 },
+      {
+        label: "whoami: server CPU per request at most 2x bare Fastify's",
+        relativeTo: 'baseline',
+        maxCpuRatio: 2,
+      },
       {
         label: 'authenticated read without database, rate limiter on vs off',
         relativeTo: 'GET /v1/auth/whoami (limiter off)',
@@ -235,7 +322,16 @@ const SCENARIOS = [
     path: (ctx) => `/v1/tasks/${ctx.taskId}`,
     auth: true,
     budget: [
-      { label: 'GET /v1/tasks/:id from the in-process cache (JWT)', minRatio: 0.4, maxP99Ms: 10 },
+      {
+        label: "GET /v1/tasks/:id from the in-process cache: CPU at most 2.5x bare Fastify's",
+        relativeTo: 'baseline',
+        maxCpuRatio: 2.5,
+      },
+      { label: 'GET /v1/tasks/:id from the in-process cache: p99 at 50 connections', maxP99Ms: 10 },
+      {
+        label: 'GET /v1/tasks/:id, a hot client: Redis commands per cached read',
+        maxRedisPerRequest: 0.05,
+      },
       {
         label: 'GET /v1/tasks/:id, cached vs uncached',
         relativeTo: 'GET /v1/tasks/:id (cache off)',
@@ -354,7 +450,11 @@ const SCENARIOS = [
     method: 'GET',
     path: (ctx) => `/v1/tasks/${ctx.taskId}`,
     auth: true,
-    budget: { label: 'GET /v1/tasks/:id (JWT, uncached)', minRatio: 0.12, maxP99Ms: 25 },
+    budget: {
+      label: "GET /v1/tasks/:id, cache off: CPU at most 1.5x the bare pg read's",
+      relativeTo: BARE.read,
+      maxCpuRatio: 1.5,
+    },
     about:
       'the same on the api started with CACHE_ENABLED=false: one row by primary key and owner ' +
       'from Postgres',
@@ -391,22 +491,37 @@ const SCENARIOS = [
     method: 'GET',
     path: '/v1/tasks?limit=20',
     auth: true,
+    budget: {
+      label: "GET /v1/tasks?limit=20, cache off: CPU at most 1.6x the bare page query's",
+      relativeTo: BARE.page,
+      maxCpuRatio: 1.6,
+    },
     about: 'the same page from Postgres, on the api started with CACHE_ENABLED=false',
   },
   {
     name: 'POST /v1/tasks',
     target: 'api',
-    method: 'POST',
-    path: '/v1/tasks',
-    auth: true,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      title: 'Benchmark task',
-      description: 'Created by npm run bench',
-      priority: 'high',
-      tags: ['bench', 'load'],
-    }),
-    about: 'JWT check, validation, one INSERT in a transaction (no Idempotency-Key)',
+    ...CREATE,
+    budget: writeBudget('POST /v1/tasks', BARE.create),
+    about:
+      'JWT check, rate limit, validation, the task and its outbox row in a transaction, the ' +
+      'cache scope moved on (no Idempotency-Key)',
+  },
+  {
+    name: 'PATCH /v1/tasks/:id',
+    target: 'api',
+    ...UPDATE,
+    budget: writeBudget('PATCH /v1/tasks/:id', BARE.update),
+    about:
+      'the same, changing the title of each seeded task in turn: the row locked, updated to a ' +
+      'new version, its outbox row',
+  },
+  {
+    name: 'DELETE /v1/tasks/:id',
+    target: 'api',
+    ...REMOVE,
+    budget: writeBudget('DELETE /v1/tasks/:id', BARE.remove),
+    about: 'the same, deleting tasks made for it: the row locked and deleted, its outbox row',
   },
   {
     name: 'POST /v1/tasks (worker, no subscriber)',
@@ -467,6 +582,38 @@ class BenchError extends Error {}
 const log = (message) => process.stdout.write(`[bench] ${message}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const resolveField = (field, ctx) => (typeof field === 'function' ? field(ctx) : field);
+
+/** A write's budget: its server CPU per request at most twice the bare write's. */
+function writeBudget(name, bare) {
+  return { label: `${name}: CPU at most 2x the bare write's`, relativeTo: bare, maxCpuRatio: 2 };
+}
+
+/** bench/rotate.lua's arguments: the ids file, the path template, method, body, headers. */
+function rotateArgs(ctx, idsFile, method, body) {
+  const headers = {
+    ...(body ? { 'content-type': 'application/json' } : {}),
+    authorization: `Bearer ${ctx.token}`,
+  };
+  return [idsFile, '/v1/tasks/{id}', method, body, ...Object.entries(headers).flat()];
+}
+
+/**
+ * DELETABLE_TASKS new tasks of the seeded user, for a DELETE scenario's next load run: their ids
+ * in a file for bench/rotate.lua, and one more for the probe request (ctx.deletable).
+ */
+async function makeDeletable(ctx) {
+  const ids = await withPg(DATABASE_URL, async (pg) => {
+    const { rows } = await pg.query(
+      `INSERT INTO tasks (user_id, title) SELECT $1, 'To delete ' || i
+         FROM generate_series(1, $2::int) AS i RETURNING id`,
+      [ctx.userId, DELETABLE_TASKS + 1],
+    );
+    return rows.map((row) => row.id);
+  });
+  const file = path.join(RUN_DIR, 'deletable-ids.txt');
+  fs.writeFileSync(file, ids.slice(1).join('\n') + '\n');
+  ctx.deletable = { probe: ids[0], file };
+}
 
 function loud(lines) {
   const bar = '!'.repeat(78);
@@ -915,6 +1062,7 @@ async function openPostgresBreaker(cut, ctx) {
  */
 async function seed(apiUrl) {
   log(`seeding: one user, ${SEED_TASKS} tasks...`);
+  const seededIdsFile = path.join(RUN_DIR, 'seeded-ids.txt');
   const { token, userId } = await registerBenchUser(apiUrl, DATABASE_URL, 'main');
   const created = await request(`${apiUrl}/v1/api-keys`, {
     method: 'POST',
@@ -967,9 +1115,13 @@ async function seed(apiUrl) {
       'SELECT id FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id OFFSET $2 LIMIT 1',
       [userId, Math.floor(SEED_TASKS / 2)],
     );
+    const all = await pg.query('SELECT id FROM tasks WHERE user_id = $1 ORDER BY random()', [
+      userId,
+    ]);
+    fs.writeFileSync(seededIdsFile, all.rows.map((row) => row.id).join('\n') + '\n');
     return picked.rows[0].id;
   });
-  return { token, apiKey, userId, taskId };
+  return { token, apiKey, userId, taskId, seededIdsFile };
 }
 
 /**
@@ -1116,6 +1268,7 @@ function parseWrk(output) {
 async function measure(scenario, ctx, server, round, warmupSeconds) {
   const baseUrl = server.url;
   const label = `${scenario.name} (round ${round})`;
+  await scenario.prepare?.(ctx);
   const req = requestOf(scenario, ctx);
   const result = { scenario, label, round, ok: false, problems: [] };
   try {
@@ -1157,19 +1310,21 @@ async function measure(scenario, ctx, server, round, warmupSeconds) {
   const load = scenario.rate ? fixedRate : wrk;
   // A target with a worker: its CPU and the api's, per request, to show where a cost falls.
   const pids = server.cpuPids();
-  const parts = scenario.cpu || pids.worker ? Object.entries(pids) : [];
+  const parts = Object.entries(pids);
+  await scenario.prepare?.(ctx);
+  const redisBefore = await redisCommands();
   const cpuBefore = parts.map(([, list]) => list.map(cpuTicks));
   Object.assign(result, await load(scenario, ctx, baseUrl, MEASURE_SECONDS));
+  const redisAfter = await redisCommands();
   const perRequest = (ticks) => (ticks * 1e6) / CLOCK_TICKS / result.requests;
   // Each process's, then each part's (the sum of its processes').
   const used = parts.map(([, list], i) =>
     list.map((p, j) => perRequest(cpuTicks(p) - cpuBefore[i][j])),
   );
-  if (parts.length > 0) {
-    result.cpu = Object.fromEntries(
-      parts.map(([part], i) => [part, used[i].reduce((sum, us) => sum + us, 0)]),
-    );
-  }
+  result.cpu = Object.fromEntries(
+    parts.map(([part], i) => [part, used[i].reduce((sum, us) => sum + us, 0)]),
+  );
+  result.redisPerRequest = (redisAfter - redisBefore - 1) / result.requests;
   // For a part of several processes (a fleet's apis, nginx), each one's, for the log.
   const perProcess = parts
     .map(([part, list], i) => [part, list.map((p, j) => `${p}: ${fmt(used[i][j], 0)}`)])
@@ -1203,6 +1358,18 @@ async function measure(scenario, ctx, server, round, warmupSeconds) {
       (perProcess.length > 0 ? ` (${perProcess.join('; ')})` : ''),
   );
   return result;
+}
+
+let redisClient;
+/**
+ * Commands the shared Redis has processed so far (INFO stats, which counts a command once it has
+ * run): the difference over a run, less the one INFO that came first, is what the servers sent.
+ */
+async function redisCommands() {
+  const Redis = require('ioredis');
+  redisClient ??= new Redis(API_ENV.REDIS_URL || 'redis://127.0.0.1:6379', { lazyConnect: false });
+  const info = await redisClient.info('stats');
+  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? NaN);
 }
 
 /** The clock ticks per second of /proc's CPU times. */
@@ -1367,6 +1534,7 @@ function summarize(results) {
           )
         : undefined,
       cpuRounds: measured.map((r) => r.cpu),
+      redisPerRequest: median(values('redisPerRequest')),
       rpsRange: range('rps'),
       p99Range: range('p99Ms'),
     };
@@ -1388,6 +1556,7 @@ function summaryRows(summaries, base) {
     p99: withRange(s.p99Ms, s.p99Range, s.rounds, 2),
     ratio: s.rps !== undefined && base ? (s.rps / base).toFixed(3) : '-',
     cpu: cpuText(s),
+    redis: fmt(s.redisPerRequest, 3),
     note: s.ok ? '' : 'FAILED',
   }));
 }
@@ -1424,6 +1593,7 @@ const roundRows = (results) =>
     p50: fmt(r.p50Ms, 2),
     p99: fmt(r.p99Ms, 2),
     cpu: cpuText(r),
+    redis: fmt(r.redisPerRequest, 3),
     note: r.ok ? '' : 'FAILED',
   }));
 
@@ -1435,6 +1605,7 @@ const SUMMARY_COLUMNS = [
   ['p99', 'median p99 ms (min–max)'],
   ['ratio', 'ratio to baseline'],
   ['cpu', 'server CPU µs/req'],
+  ['redis', 'Redis cmds/req'],
   ['note', ''],
 ];
 const ROUND_COLUMNS = [
@@ -1444,6 +1615,7 @@ const ROUND_COLUMNS = [
   ['p50', 'p50 ms'],
   ['p99', 'p99 ms'],
   ['cpu', 'CPU µs/req'],
+  ['redis', 'Redis cmds/req'],
   ['note', ''],
 ];
 
@@ -1472,8 +1644,27 @@ function markdownTable(columns, tableRows) {
   ].join('\n');
 }
 
+/** The api's memory budget: its peak resident set through the whole run. */
+const MAX_API_RSS_MIB = 256;
+
+/** A process's peak resident set so far (VmHWM), in MiB. */
+function peakRssMiB(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
 /** One verdict per budget, on the medians: PASS only if every round ran and every limit holds. */
-function verdicts(summaries, base, verification) {
+function verdicts(summaries, base, verification, apiPeakRss) {
+  const memory =
+    apiPeakRss === undefined
+      ? []
+      : [
+          {
+            label: "steady memory: the api's peak RSS through the bench",
+            pass: apiPeakRss <= MAX_API_RSS_MIB,
+            detail: `${apiPeakRss.toFixed(0)} MiB ${apiPeakRss <= MAX_API_RSS_MIB ? '<=' : '>'} ${MAX_API_RSS_MIB} MiB`,
+          },
+        ];
   return summaries
     .flatMap((s) => [s.scenario.budget ?? []].flat().map((budget) => ({ s, budget })))
     .map(({ s, budget }) => {
@@ -1485,6 +1676,7 @@ function verdicts(summaries, base, verification) {
         maxVerificationP99DeltaMs,
         maxCpuRatio,
         cpuParts,
+        maxRedisPerRequest,
       } = budget;
       const reference = relativeTo && summaries.find((other) => other.scenario.name === relativeTo);
       const against = relativeTo ? reference?.rps : base;
@@ -1511,11 +1703,22 @@ function verdicts(summaries, base, verification) {
           const ok = ratio <= maxCpuRatio;
           const which = cpuParts ? ` (${parts.join(' + ')})` : '';
           pass &&= ok;
+          const rpsRatio =
+            minRatio === undefined && s.rps !== undefined && against !== undefined
+              ? ` (req/s ${(s.rps / against).toFixed(3)}x)`
+              : '';
           checks.push(
             `server CPU per request${which} ${mine.toFixed(1)} µs vs ${theirs.toFixed(1)} µs${of}: ` +
-              `${ratio.toFixed(3)} ${ok ? '<=' : '>'} ${maxCpuRatio}`,
+              `${ratio.toFixed(3)} ${ok ? '<=' : '>'} ${maxCpuRatio}${rpsRatio}`,
           );
         }
+      }
+      if (maxRedisPerRequest !== undefined) {
+        const ok = s.redisPerRequest !== undefined && s.redisPerRequest <= maxRedisPerRequest;
+        pass &&= ok;
+        checks.push(
+          `Redis commands per request ${fmt(s.redisPerRequest, 4)} ${ok ? '<=' : '>'} ${maxRedisPerRequest}`,
+        );
       }
       if (maxP99Ms !== undefined && s.p99Ms !== undefined) {
         const ok = s.p99Ms <= maxP99Ms;
@@ -1543,7 +1746,8 @@ function verdicts(summaries, base, verification) {
         }
       }
       return { label: label ?? s.scenario.name, pass, detail: checks.join(', ') };
-    });
+    })
+    .concat(memory);
 }
 
 const loadAverage = () =>
@@ -1572,10 +1776,10 @@ function verificationText(v) {
   ].join('\n');
 }
 
-async function writeResults(results, meta, verification) {
+async function writeResults(results, meta, verification, apiPeakRss) {
   const base = baselineRps(results);
   const summaries = summarize(results);
-  const budgetLines = verdicts(summaries, base, verification).map(
+  const budgetLines = verdicts(summaries, base, verification, apiPeakRss).map(
     (v) => `- **${v.pass ? 'PASS' : 'FAIL'}** ${v.label}: ${v.detail}`,
   );
   const spread = baselineSpreadWarning(results);
@@ -1687,6 +1891,7 @@ function cleanup() {
   cleaning ??= (async () => {
     await Promise.all([stop(state.baseline), ...state.apis.map((api) => stop(api))]);
     await Promise.all(state.proxies.map((proxy) => proxy.close()));
+    redisClient?.disconnect();
     await Promise.all([...children].map((child) => stop(child, 3000)));
     await dropRequestLog('delete');
     if (state.webhooksUsed) {
@@ -1734,9 +1939,6 @@ function onlyScenarios() {
   for (const scenario of SCENARIOS) {
     if (scenario.status && !scenario.rate) {
       throw new BenchError(`${scenario.name}: \`status\` needs \`rate\` (wrk cannot check it)`);
-    }
-    if (scenario.cpu && !scenario.rate) {
-      throw new BenchError(`${scenario.name}: \`cpu\` needs \`rate\` (at saturation, CPU is 100%)`);
     }
     for (const { cpuParts = [] } of [scenario.budget ?? []].flat()) {
       const unknown = cpuParts.filter((part) => !CPU_PARTS.includes(part));
@@ -1845,24 +2047,32 @@ async function main() {
 
   // Both servers stay up for the whole run, pinned to the same core: each is idle while the
   // other is loaded.
-  log(`starting the baseline on :${baselinePort}, pinned to core ${SERVER_CPU}...`);
-  const baselineLog = path.join(RUN_DIR, 'baseline.log');
-  const probePath = `/v1/tasks/${ctx.taskId}`;
+  log(`starting the bare server on :${baselinePort}, pinned to core ${SERVER_CPU}...`);
+  const baselineLog = path.join(RUN_DIR, 'bare-server.log');
+  const probePath = `/json/tasks/${ctx.taskId}`;
   state.baseline = startPinned(
     SERVER_CPU,
     // The same runtime flags as the api: the comparison is of the code, not of V8's settings.
-    ['node', ...NODE_RUNTIME_FLAGS, path.join(__dirname, 'baseline.js')],
+    ['node', ...NODE_RUNTIME_FLAGS, path.join(__dirname, 'bare-server.js')],
     {
       ...process.env,
-      BENCH_BASELINE_PORT: String(baselinePort),
-      BENCH_BASELINE_BODY_FILE: bodyFile,
+      DATABASE_URL,
+      JWT_SECRET: API_ENV.JWT_SECRET,
+      BENCH_BARE_PORT: String(baselinePort),
+      BENCH_BARE_BODY_FILE: bodyFile,
     },
     baselineLog,
   );
-  await waitFor200(baselineUrl + probePath, state.baseline, baselineLog, 'the baseline');
-  const same = await request(baselineUrl + probePath);
-  if (same.text !== task.text) {
-    loud(['the baseline body differs from the api body:', same.text, task.text]);
+  await waitFor200(baselineUrl + probePath, state.baseline, baselineLog, 'the bare server');
+  // The same bodies as the api's: the JSON route, and the task read from Postgres.
+  for (const [url, headers] of [
+    [baselineUrl + probePath, {}],
+    [`${baselineUrl}/v1/tasks/${ctx.taskId}`, { authorization: `Bearer ${ctx.token}` }],
+  ]) {
+    const same = await request(url, { headers });
+    if (same.text !== task.text) {
+      loud([`the bare server's ${url} differs from the api's body:`, same.text, task.text]);
+    }
   }
 
   const results = [];
@@ -1890,6 +2100,7 @@ async function main() {
     }
     if (round < rounds) await restoreSeed(mark);
   }
+  const apiPeakRss = peakRssMiB(pids.api);
   await stop(state.baseline);
   await Promise.all(state.apis.map((api) => stop(api)));
   await Promise.all(cuts.map((cut) => cut.proxy.close()));
@@ -1901,7 +2112,7 @@ async function main() {
     `\nMedians over ${rounds} round(s); in parentheses, the lowest and highest of the rounds.\n\n` +
       `${textTable(SUMMARY_COLUMNS, summaryRows(summaries, base))}\n\nBudgets:\n`,
   );
-  for (const v of verdicts(summaries, base, verification)) {
+  for (const v of verdicts(summaries, base, verification, apiPeakRss)) {
     process.stdout.write(`  ${v.pass ? 'PASS' : 'FAIL'}  ${v.label}: ${v.detail}\n`);
   }
   const failed = results.filter((r) => !r.ok).map((r) => r.label);
@@ -1913,7 +2124,7 @@ async function main() {
     log(`BENCH_ONLY: ${path.relative(ROOT, RESULTS_FILE)} left as it was`);
     return;
   }
-  await writeResults(results, meta, verification);
+  await writeResults(results, meta, verification, apiPeakRss);
   log(
     `wrote ${path.relative(ROOT, RESULTS_FILE)} (the run took ${duration(Date.now() - startedAt)})`,
   );
