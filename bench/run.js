@@ -41,6 +41,7 @@ const WEBHOOKS_DATABASE = 'taskhub_bench_webhooks';
 const WEBHOOKS_DATABASE_URL = `postgres://postgres@localhost:5432/${WEBHOOKS_DATABASE}`;
 const WEBHOOKS_QUEUE_PREFIX = 'taskhub-bench-webhooks.';
 const BASELINE_PORT = 3991;
+const SEED_PORT = 3989;
 const WORKER_PORT = 3998;
 const RECEIVER_PORT = 3997;
 /** How long the webhooks target's worker may take to catch up before a scenario (else loudly). */
@@ -148,6 +149,7 @@ const BARE = {
   update: 'bare: JWT + pg update (task + outbox)',
   remove: 'bare: JWT + pg delete (task + outbox)',
 };
+const SEED_STACK = 'seed-style stack: Express + jsonwebtoken + Redis cache-aside, warm';
 /** How many tasks a DELETE scenario has to delete in one load run: more than it can. */
 const DELETABLE_TASKS = 40_000;
 const CREATE = {
@@ -236,6 +238,17 @@ const REMOVE = {
  */
 const SCENARIOS = [
   // The bare equivalents (bench/bare-server.js): the same I/O as the api's routes, nothing else.
+  // And the seed designs' stack (bench/seed-stack.js), loaded while the others are idle.
+  {
+    name: SEED_STACK,
+    target: 'seed',
+    method: 'GET',
+    path: (ctx) => `/v1/tasks/${ctx.taskId}`,
+    auth: true,
+    about:
+      'Express 5, jsonwebtoken, and the task from Redis (cache-aside, 60 s), as the seed ' +
+      'designs drew the service',
+  },
   {
     name: BARE.read,
     target: 'baseline',
@@ -328,6 +341,12 @@ const SCENARIOS = [
         maxCpuRatio: 2.5,
       },
       { label: 'GET /v1/tasks/:id from the in-process cache: p99 at 50 connections', maxP99Ms: 10 },
+      {
+        label:
+          "GET /v1/tasks/:id from the in-process cache: CPU at most 1/8 the seed-style stack's",
+        relativeTo: SEED_STACK,
+        maxCpuRatio: 0.125,
+      },
       {
         label: 'GET /v1/tasks/:id, a hot client: Redis commands per cached read',
         maxRedisPerRequest: 0.05,
@@ -694,7 +713,7 @@ async function request(url, { method = 'GET', headers = {}, body } = {}) {
 }
 
 /** Polls `url` until it answers 200; fails early if `child` exits, or after `timeoutMs`. */
-async function waitFor200(url, child, logFile, what) {
+async function waitFor200(url, child, logFile, what, headers = {}) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = 'no answer';
   while (Date.now() < deadline) {
@@ -705,7 +724,7 @@ async function waitFor200(url, child, logFile, what) {
       );
     }
     try {
-      const { status } = await request(url);
+      const { status } = await request(url, { headers });
       if (status === 200) return;
       last = `HTTP ${status}`;
     } catch (error) {
@@ -1882,6 +1901,7 @@ const state = {
   apis: [],
   proxies: [],
   baseline: null,
+  seed: null,
   databaseCreated: false,
   webhooksUsed: false,
 };
@@ -1889,7 +1909,11 @@ let cleaning = null;
 
 function cleanup() {
   cleaning ??= (async () => {
-    await Promise.all([stop(state.baseline), ...state.apis.map((api) => stop(api))]);
+    await Promise.all([
+      stop(state.baseline),
+      stop(state.seed),
+      ...state.apis.map((api) => stop(api)),
+    ]);
     await Promise.all(state.proxies.map((proxy) => proxy.close()));
     redisClient?.disconnect();
     await Promise.all([...children].map((child) => stop(child, 3000)));
@@ -1955,8 +1979,12 @@ function onlyScenarios() {
   } catch (error) {
     throw new BenchError(`BENCH_ONLY is not a regular expression: ${error.message}`);
   }
-  const chosen = SCENARIOS.filter((s) => s.target === 'baseline' || pattern.test(s.name));
-  if (chosen.length === 1) throw new BenchError(`BENCH_ONLY=${text} matches no scenario`);
+  const chosen = SCENARIOS.filter(
+    (s) => s.target === 'baseline' || s.target === 'seed' || pattern.test(s.name),
+  );
+  if (chosen.every((s) => s.target === 'baseline' || s.target === 'seed')) {
+    throw new BenchError(`BENCH_ONLY=${text} matches no scenario`);
+  }
   return chosen;
 }
 
@@ -2075,13 +2103,39 @@ async function main() {
     }
   }
 
+  const seedPort = await freePort(SEED_PORT, [...taken, baselinePort]);
+  const seedUrl = `http://127.0.0.1:${seedPort}`;
+  log(`starting the seed-style stack on :${seedPort}, pinned to core ${SERVER_CPU}...`);
+  const seedLog = path.join(RUN_DIR, 'seed-stack.log');
+  state.seed = startPinned(
+    SERVER_CPU,
+    ['node', ...NODE_RUNTIME_FLAGS, path.join(__dirname, 'seed-stack.js')],
+    {
+      ...process.env,
+      DATABASE_URL,
+      JWT_SECRET: API_ENV.JWT_SECRET,
+      BENCH_SEED_PORT: String(seedPort),
+    },
+    seedLog,
+  );
+  await waitFor200(
+    `${seedUrl}/v1/tasks/${ctx.taskId}`,
+    state.seed,
+    seedLog,
+    'the seed-style stack',
+    { authorization: `Bearer ${ctx.token}` },
+  );
+
   const results = [];
   const baselineScenarios = scenarios.filter((s) => s.target === 'baseline');
+  const seedScenarios = scenarios.filter((s) => s.target === 'seed');
   for (let round = 1; round <= rounds; round += 1) {
     const warmupSeconds = round === 1 ? WARMUP_SECONDS : LATER_WARMUP_SECONDS;
     log(`round ${round} of ${rounds}: the baseline (apis idle), then each api (the others idle)`);
     const baselineServer = { url: baselineUrl, cpuPids: () => ({ api: [state.baseline.pid] }) };
     await runScenarios(baselineScenarios, ctx, baselineServer, results, round, warmupSeconds);
+    const seedServer = { url: seedUrl, cpuPids: () => ({ api: [state.seed.pid] }) };
+    await runScenarios(seedScenarios, ctx, seedServer, results, round, warmupSeconds);
     for (const [name, url] of Object.entries(urls)) {
       const ofTarget = scenarios.filter((s) => s.target === name);
       const before = TARGETS[name].worker ? () => settleWorker(ctx) : undefined;
@@ -2102,6 +2156,7 @@ async function main() {
   }
   const apiPeakRss = peakRssMiB(pids.api);
   await stop(state.baseline);
+  await stop(state.seed);
   await Promise.all(state.apis.map((api) => stop(api)));
   await Promise.all(cuts.map((cut) => cut.proxy.close()));
   const verification = await measureVerification(ctx);
