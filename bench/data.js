@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** The data `npm run bench` works on: its databases, the seeded user, tasks and webhooks, and the
@@ -227,7 +228,9 @@ async function dropRequestLog(how) {
   const queue = `${API_ENV.RABBITMQ_QUEUE_PREFIX}request-logs`;
   let connection;
   try {
-    connection = await amqp.connect(API_ENV.RABBITMQ_URL || 'amqp://guest:guest@localhost:5672');
+    connection = await amqp.connect(
+      process.env.RABBITMQ_URL || 'amqp://guest:guest@localhost:5672',
+    );
     const channel = await connection.createChannel();
     if (how === 'purge') await channel.purgeQueue(queue);
     else await channel.deleteQueue(queue);

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** Helpers shared by bench/run.js (`npm run bench`) and bench/capacity.js (`npm run bench:capacity`). */

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** The load generators: wrk (a closed loop of 50 connections, bench/request.lua or rotate.lua)

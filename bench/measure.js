@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** One measurement of a scenario: the probe, the warm-up, the measured run, and what it cost the
@@ -6,7 +7,7 @@ const fs = require('node:fs');
 const { fixedRate, requestOf, wrk } = require('./load');
 const { BenchError, log, loud, request } = require('./processes');
 const { cpuText, fmt } = require('./report');
-const { API_ENV, BEHIND_P50_MS, MEASURE_SECONDS } = require('./settings');
+const { BEHIND_P50_MS, MEASURE_SECONDS } = require('./settings');
 
 /**
  * One request first (must be 2xx), then the warm-up run, then the measured run. `server` has the
@@ -18,6 +19,7 @@ async function measure(scenario, ctx, server, round, warmupSeconds) {
   const label = `${scenario.name} (round ${round})`;
   await scenario.prepare?.(ctx);
   const req = requestOf(scenario, ctx);
+  /** @type {Record<string, any>} */
   const result = { scenario, label, round, ok: false, problems: [] };
   try {
     const probe = await request(baseUrl + req.path, req);
@@ -117,8 +119,8 @@ const closeRedis = () => redisClient?.disconnect();
  * run): the difference over a run, less the one INFO that came first, is what the servers sent.
  */
 async function redisCommands() {
-  const Redis = require('ioredis');
-  redisClient ??= new Redis(API_ENV.REDIS_URL || 'redis://127.0.0.1:6379', { lazyConnect: false });
+  const Redis = require('ioredis').default;
+  redisClient ??= new Redis(process.env.REDIS_URL || 'redis://127.0.0.1:6379');
   const info = await redisClient.info('stats');
   return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? NaN);
 }

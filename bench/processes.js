@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** The child processes `npm run bench` starts, and small helpers around them: start pinned, wait
@@ -90,6 +91,10 @@ async function freePort(preferred, taken = []) {
   throw new BenchError(`no free port in ${preferred}-${preferred + 99}`);
 }
 
+/**
+ * @param {string} url
+ * @param {{ method?: string, headers?: Record<string, string>, body?: string }} [options]
+ */
 async function request(url, { method = 'GET', headers = {}, body } = {}) {
   const response = await fetch(url, {
     method,

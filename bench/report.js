@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** The report: medians over the rounds, the budgets' verdicts, the tables printed and
@@ -115,6 +116,7 @@ function summaryRows(summaries, base) {
 /**
  * The api's CPU per request, then each other part's after a `+`: its worker's for a target with
  * one, nginx's for a fleet ("120 + 30 nginx").
+ * @param {{ cpu?: Record<string, number> }} measured
  */
 function cpuText({ cpu }) {
   if (cpu === undefined) return '-';

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /**
@@ -217,6 +218,7 @@ async function main() {
       state.apis.push(fleets[name].child);
       continue;
     }
+    /** @type {Record<string, string>} */
     const env = { ...target.env };
     if (target.cutDatabase) {
       const proxy = await proxyToPostgres();
@@ -282,10 +284,12 @@ async function main() {
   );
   await waitFor200(baselineUrl + probePath, state.baseline, baselineLog, 'the bare server');
   // The same bodies as the api's: the JSON route, and the task read from Postgres.
-  for (const [url, headers] of [
+  /** @type {Array<[string, Record<string, string>]>} */
+  const sameAsApi = [
     [baselineUrl + probePath, {}],
     [`${baselineUrl}/v1/tasks/${ctx.taskId}`, { authorization: `Bearer ${ctx.token}` }],
-  ]) {
+  ];
+  for (const [url, headers] of sameAsApi) {
     const same = await request(url, { headers });
     if (same.text !== task.text) {
       loud([`the bare server's ${url} differs from the api's body:`, same.text, task.text]);

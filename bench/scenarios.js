@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** What `npm run bench` measures: each scenario, its target, its request and its budgets (see

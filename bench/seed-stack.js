@@ -10,7 +10,7 @@
  */
 const express = require('express');
 const jwt = require('jsonwebtoken');
-const Redis = require('ioredis');
+const Redis = require('ioredis').default;
 const { Pool } = require('pg');
 
 const port = Number(process.env.BENCH_SEED_PORT);
@@ -30,8 +30,12 @@ const written = new Set();
 const app = express();
 app.use(express.json());
 
-/** @type {import('express').RequestHandler} */
-function authenticate(req, res, next) {
+/**
+ * @param {import('express').Request} req
+ * @param {import('express').Response} res
+ * @param {import('express').NextFunction} next
+ */
+const authenticate = (req, res, next) => {
   const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
   try {
     const claims = jwt.verify(token, JWT_SECRET, {
@@ -44,7 +48,7 @@ function authenticate(req, res, next) {
   } catch {
     res.status(401).json({ message: 'unauthorized' });
   }
-}
+};
 
 app.get('/v1/tasks/:id', authenticate, async (req, res, next) => {
   try {

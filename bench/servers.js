@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** Building and starting what `npm run bench` loads: the api and its variants, a worker, a fleet

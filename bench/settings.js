@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** Where `npm run bench` runs and how hard: paths, ports, databases, the targets it starts, the

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /**
@@ -13,7 +14,7 @@
  *   JWT_SECRET=... DATABASE_URL=... BENCH_TOKEN=... BENCH_API_KEY=... node bench/verification-cost.js
  */
 const path = require('node:path');
-const Redis = require('ioredis');
+const Redis = require('ioredis').default;
 const { DataSource } = require('typeorm');
 
 const DIST = path.join(__dirname, '../dist/apps/api/libs');
