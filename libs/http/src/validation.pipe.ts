@@ -2,13 +2,29 @@ import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/commo
 import { ApiException, FieldError } from './api.exception';
 import { assertStorableStrings } from './storable-strings';
 
+/**
+ * One message per field, the one a client can act on: a missing field is "is required"; else a
+ * wrong type (`isString`, `isInt`, `isUUID`, `isEnum`: class-validator's constraints named `is…`)
+ * before a bound (`maxLength`, `min`, `arrayMaxSize`), whatever order the decorators are in
+ * (class-validator runs them bottom to top, so its first failure for a missing name would be
+ * "must be shorter than or equal to 100 characters").
+ */
+function messageOf(error: ValidationError): string | undefined {
+  const constraints = Object.entries(error.constraints ?? {});
+  if (constraints.length === 0) return undefined;
+  const unaccepted = constraints.find(([constraint]) => constraint === 'whitelistValidation');
+  if (unaccepted) return 'is not an accepted field';
+  if (error.value === undefined) return 'is required';
+  const [, message] =
+    constraints.find(([constraint]) => /^is[A-Z]/.test(constraint)) ?? constraints[0];
+  return message;
+}
+
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.entries(error.constraints ?? {}).map(([constraint, message]) => ({
-      field,
-      message: constraint === 'whitelistValidation' ? 'is not an accepted field' : message,
-    }));
+    const message = messageOf(error);
+    const own = message === undefined ? [] : [{ field, message }];
     return [...own, ...flatten(error.children ?? [], field)];
   });
 }
@@ -42,9 +58,10 @@ export function createValidationPipe(): ValidationPipe {
     whitelist: true,
     forbidNonWhitelisted: true,
     forbidUnknownValues: true,
-    stopAtFirstError: true,
     transform: true,
-    validationError: { target: false, value: false },
+    // The value is kept to tell a missing field from a wrong one (messageOf); it never leaves
+    // the process: the problem lists fields and messages only.
+    validationError: { target: false, value: true },
     exceptionFactory: (errors) => {
       const fields = flatten(errors);
       return new ApiException(
