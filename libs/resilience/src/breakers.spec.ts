@@ -70,6 +70,23 @@ describe('Breakers', () => {
     expect(await metric('circuit_breaker_state', { breaker: 'postgres' })).toBe(2);
   });
 
+  it('keeps counts, not latencies: no sort of the window on a failure or as time passes', async () => {
+    // opossum's defaults sort every latency of the rolling window on each failure (to decide
+    // whether to open) and every bucket interval (a snapshot no one reads): at 2 000 queries a
+    // second, a sort of 20 000 numbers each time, and the most of them while a dependency fails.
+    const sort = jest.spyOn(Array.prototype, 'sort');
+    try {
+      for (let i = 0; i < 200; i += 1) await breakers.run('postgres', () => Promise.resolve(i));
+      await expect(breakers.run('postgres', fail)).rejects.toThrow('connection refused');
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(sort).not.toHaveBeenCalled();
+    } finally {
+      sort.mockRestore();
+    }
+    const [postgres] = breakers.list();
+    expect(postgres.window).toMatchObject({ calls: 201, successes: 200, failures: 1 });
+  });
+
   it('while open, refuses at once without running the work', async () => {
     await open();
     const work = jest.fn(() => Promise.resolve('ran'));
