@@ -76,10 +76,11 @@ describe('fault matrix', () => {
         body: { title: 't' },
       });
 
-    it('slow (50 ms each way): writes succeed, slower; slower than the bound (400 ms): 503 within it', async () => {
+    it('slow (50 ms each way): writes succeed, slower; slower than the bound (600 ms each way): 503 within it', async () => {
       await proxy.set({ kind: 'latency', ms: 50 });
       const slow = await timed(write);
-      await proxy.set({ kind: 'latency', ms: 400 });
+      // A write is one statement: one round trip of 1.2 s, past the bound.
+      await proxy.set({ kind: 'latency', ms: 600 });
       const tooSlow = await timed(write);
       await proxy.set({ kind: 'pass' });
       printFigures(
@@ -116,6 +117,22 @@ describe('fault matrix', () => {
         expect(reply.headers['retry-after']).toBe('1');
       }
       expect(after[after.length - 1].status).toBe(201);
+    });
+
+    it('restarted under a read: its connection reset under the statement is a 503, never a 500', async () => {
+      // Tasks never read, so that no read is answered from the cache.
+      const [first, second] = [await createTask(app, user), await createTask(app, user)];
+      await proxy.set({ kind: 'latency', ms: 300 });
+      const read = (id: string) =>
+        call(app, { method: 'GET', url: `/v1/tasks/${id}`, token: user.accessToken });
+      const cut = read(first.id);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await proxy.set({ kind: 'reset' });
+      await proxy.set({ kind: 'pass' });
+      const reply = await cut;
+      expect([reply.status, reply.body.code]).toEqual([503, 'DEPENDENCY_UNAVAILABLE']);
+      expect(reply.headers['retry-after']).toBe('1');
+      expect((await read(second.id)).status).toBe(200);
     });
   });
 

@@ -64,6 +64,22 @@ export interface TaskResource {
   updatedAt: string;
 }
 
+/** A timestamptz(3) as toISOString() writes it (UTC, milliseconds, `Z`); NULL stays NULL. */
+const isoUtc = (column: string): string =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * toTaskResource in SQL, as jsonb, over a row with TASK_COLUMNS's names (`row` is its alias):
+ * for a statement that writes a task and its event in the outbox at once. The two must agree;
+ * test/task-events.e2e-spec.ts holds them to it. Years are 1 to 9999 (isIsoDateTime), which
+ * both write with four digits.
+ */
+export const taskResourceJson = (row: string): string =>
+  `jsonb_build_object('id', ${row}.id, 'title', ${row}.title, 'description', ${row}.description,
+    'status', ${row}.status, 'priority', ${row}.priority, 'dueDate', ${isoUtc(`${row}."dueDate"`)},
+    'categoryId', ${row}."categoryId", 'tags', ${row}.tags, 'version', ${row}.version,
+    'createdAt', ${isoUtc(`${row}."createdAt"`)}, 'updatedAt', ${isoUtc(`${row}."updatedAt"`)})`;
+
 export function toTaskResource(task: TaskEntity): TaskResource {
   return {
     id: task.id,

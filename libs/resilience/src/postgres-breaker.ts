@@ -46,6 +46,7 @@ export class PostgresBreaker implements OnModuleInit {
     for (const pool of [driver.master as Pool, ...(driver.slaves as Pool[])]) {
       this.guardNewConnections(pool);
       this.guardConnect(pool);
+      this.guardPoolQuery(pool);
       pool.on('acquire', (client) => this.guard(client));
     }
   }
@@ -144,6 +145,25 @@ export class PostgresBreaker implements OnModuleInit {
     pool.connect = guarded as Pool['connect'];
   }
 
+  /**
+   * `pool.query` (the one-statement reads and writes) listens to its client's 'error' event and
+   * fails with what the socket reports, before the client's own query can: a connection reset
+   * under the statement would reach the caller as a bare ECONNRESET, a 500. It is the same 503
+   * as under a query on a connection of one's own.
+   */
+  private guardPoolQuery(pool: Pool): void {
+    const query = pool.query.bind(pool) as Query;
+    const guarded: Query = (...args) => {
+      const callback =
+        typeof args[args.length - 1] === 'function' ? (args.pop() as Callback) : undefined;
+      const result = (query(...args) as Promise<unknown>).catch((error: unknown) => {
+        throw lostConnection(error) ? this.breakers.unreachable('postgres', error) : error;
+      });
+      return answer(result, callback);
+    };
+    pool.query = guarded as Pool['query'];
+  }
+
   private guard(client: GuardedClient): void {
     if (client[GUARDED]) return;
     client[GUARDED] = true;
@@ -159,12 +179,7 @@ export class PostgresBreaker implements OnModuleInit {
       const callback =
         typeof args[args.length - 1] === 'function' ? (args.pop() as Callback) : undefined;
       const result = this.breakers.run('postgres', () => this.inSession(client, query, args));
-      if (!callback) return result;
-      result.then(
-        (value) => callback(null, value),
-        (error: unknown) => callback(error),
-      );
-      return undefined;
+      return answer(result, callback);
     };
     client.query = guarded as PoolClient['query'];
   }
@@ -216,6 +231,16 @@ export class PostgresBreaker implements OnModuleInit {
     result.then(settled, settled);
     return result;
   }
+}
+
+/** A query's outcome as pg gives it: to the callback when there is one, else as the promise. */
+function answer(result: Promise<unknown>, callback: Callback | undefined): unknown {
+  if (!callback) return result;
+  result.then(
+    (value) => callback(null, value),
+    (error: unknown) => callback(error),
+  );
+  return undefined;
 }
 
 /**

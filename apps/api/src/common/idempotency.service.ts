@@ -35,6 +35,22 @@ export class IdempotencyService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
+   * As `run`, for work that is one statement, atomic by itself: without a key it runs outside a
+   * transaction (`manager` undefined), which saves the BEGIN and COMMIT round trips; with one,
+   * inside the key's transaction as always.
+   */
+  runStatement<T>(
+    userId: string,
+    request: IdempotencyRequest,
+    work: (manager: EntityManager | undefined) => Promise<T>,
+  ): Promise<IdempotentResult<T>> {
+    if (request.key === undefined) {
+      return work(undefined).then((body) => ({ body, replayed: false }));
+    }
+    return this.run(userId, request, work);
+  }
+
+  /**
    * `kept` is what a replay answers, when it must differ from the first response: a secret shown
    * once (an API key) is left out of it, so it is never stored.
    */

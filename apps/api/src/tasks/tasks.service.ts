@@ -76,14 +76,12 @@ function announce(
   type: WebhookEvent,
   data: unknown,
 ): Promise<string> {
-  const event: TaskEvent = {
-    id: randomUUID(),
-    type,
-    createdAt: new Date().toISOString(),
-    userId,
-    data,
-  };
-  return addToOutbox(manager, QUEUES.taskEvents, TASK_EVENT, event);
+  return addToOutbox(manager, QUEUES.taskEvents, TASK_EVENT, { ...eventOf(userId, type), data });
+}
+
+/** A task event but for its data. */
+function eventOf(userId: string, type: WebhookEvent): Omit<TaskEvent, 'data'> {
+  return { id: randomUUID(), type, createdAt: new Date().toISOString(), userId };
 }
 
 @Injectable()
@@ -101,11 +99,14 @@ export class TasksService {
     dto: CreateTaskDto,
     idempotency: IdempotencyRequest,
   ): Promise<IdempotentResult<TaskDto>> {
-    return this.idempotency.run(principal.userId, idempotency, async (manager: EntityManager) => {
-      const inserted = this.repository.insert(manager, principal.userId, toChanges(dto));
-      const saved = TaskDto.from(await ownCategory(inserted));
-      await announce(manager, principal.userId, 'task.created', saved);
-      return saved;
+    // The task and its task.created event in one statement: no transaction needed without a key.
+    return this.idempotency.runStatement(principal.userId, idempotency, async (manager) => {
+      const inserted = this.repository.insertAnnounced(manager, principal.userId, toChanges(dto), {
+        queue: QUEUES.taskEvents,
+        pattern: TASK_EVENT,
+        event: eventOf(principal.userId, 'task.created'),
+      });
+      return TaskDto.from(await ownCategory(inserted));
     });
   }
 
