@@ -1,4 +1,4 @@
-import { type Reply, call, createCategory, registerUser } from '@app/testing';
+import { type Reply, call, createCategory, createTask, registerUser } from '@app/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -14,11 +14,12 @@ interface OutboxRow {
 }
 
 /**
- * A task and its task.created event are written by one statement, the event's data built in SQL
+ * A task write and its events are one statement, the events' data built in SQL
  * (taskResourceJson) rather than from the task in JavaScript: it must be the task exactly as the
- * API answers it, for every shape a task takes, and a create that fails must leave neither.
+ * API answers it, for every shape a task takes; a write that fails leaves no event; and of
+ * concurrent writers, each event is announced as often as its change happened.
  */
-describe('the task.created event, written with the task in one statement', () => {
+describe('task events, written with the task in one statement', () => {
   let app: NestFastifyApplication;
   let db: DataSource;
 
@@ -34,7 +35,7 @@ describe('the task.created event, written with the task in one statement', () =>
 
   const eventsOf = (taskId: string) =>
     db.query<OutboxRow[]>(
-      `SELECT queue, pattern, payload FROM outbox WHERE payload->'data'->>'id' = $1`,
+      `SELECT queue, pattern, payload FROM outbox WHERE payload->'data'->>'id' = $1 ORDER BY id`,
       [taskId],
     );
 
@@ -122,5 +123,63 @@ describe('the task.created event, written with the task in one statement', () =>
     expect(new Set(replies.map((r) => r.body.id)).size).toBe(1);
     const events = await eventsOf(replies[0].body.id);
     expect(events.map((e) => e.payload.data)).toEqual([replies[0].body]);
+  });
+
+  it('PATCH announces task.updated with the task as answered, and task.completed once it is done', async () => {
+    const user = await registerUser(app);
+    const patch = (id: string, body: object) =>
+      call(app, { method: 'PATCH', url: `/v1/tasks/${id}`, token: user.accessToken, body });
+    const task = await createTask(app, user, { title: 'to do', tags: ['a'] });
+    const renamed = await patch(task.id, { title: 'renamed', dueDate: '2031-01-01T00:00:00Z' });
+    const done = await patch(task.id, { status: 'done' });
+    const again = await patch(task.id, { status: 'done', description: 'still done' });
+    expect([renamed.status, done.status, again.status]).toEqual([200, 200, 200]);
+    const events = (await eventsOf(task.id)).map((e) => [e.payload.type, e.payload.data]);
+    expect(events).toEqual([
+      ['task.created', task],
+      ['task.updated', renamed.body],
+      ['task.updated', done.body],
+      ['task.completed', done.body],
+      ['task.updated', again.body],
+    ]);
+  });
+
+  it('of 8 concurrent PATCHes making a task done, each is announced updated, one completed', async () => {
+    const user = await registerUser(app);
+    const task = await createTask(app, user);
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        call<{ version: number }>(app, {
+          method: 'PATCH',
+          url: `/v1/tasks/${task.id}`,
+          token: user.accessToken,
+          body: { status: 'done', title: `writer ${i}` },
+        }),
+      ),
+    );
+    expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(replies.map((r) => r.body.version).sort((a, b) => a - b)).toEqual([
+      2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
+    const types = (await eventsOf(task.id)).map((e) => e.payload.type);
+    expect(types.filter((t) => t === 'task.updated')).toHaveLength(8);
+    expect(types.filter((t) => t === 'task.completed')).toHaveLength(1);
+  });
+
+  it('DELETE announces task.deleted with the id; a refused one (412, 404) announces nothing', async () => {
+    const user = await registerUser(app);
+    const task = await createTask(app, user);
+    const remove = (id: string, headers: Record<string, string> = {}) =>
+      call(app, { method: 'DELETE', url: `/v1/tasks/${id}`, token: user.accessToken, headers });
+    const stale = await remove(task.id, { 'if-match': '"v2"' });
+    expect(stale.status).toBe(412);
+    expect((await eventsOf(task.id)).map((e) => e.payload.type)).toEqual(['task.created']);
+    expect((await remove(task.id, { 'if-match': '"v1"' })).status).toBe(204);
+    expect((await remove(task.id)).status).toBe(404);
+    const events = await eventsOf(task.id);
+    expect(events.map((e) => [e.payload.type, e.payload.data])).toEqual([
+      ['task.created', task],
+      ['task.deleted', { id: task.id }],
+    ]);
   });
 });

@@ -34,14 +34,25 @@ export function checkIfMatch<T extends { version: number }>(
   resource: string,
 ): T {
   if (!row) throw notFound(resource);
-  if (Array.isArray(ifMatch) && !ifMatch.includes(row.version)) {
-    throw new ApiException(
-      'PRECONDITION_FAILED',
-      `If-Match does not hold the current entity tag of this ${resource.toLowerCase()}; fetch it again.`,
-    );
-  }
+  if (Array.isArray(ifMatch) && !ifMatch.includes(row.version)) throw preconditionFailed(resource);
   return row;
 }
+
+/** 412: If-Match does not hold the resource's current entity tag. */
+export function preconditionFailed(resource: string): ApiException {
+  return new ApiException(
+    'PRECONDITION_FAILED',
+    `If-Match does not hold the current entity tag of this ${resource.toLowerCase()}; fetch it again.`,
+  );
+}
+
+/**
+ * The versions a write's own statement may change under If-Match (`version = ANY(...)`): its
+ * entity tags, or null for any version when there is no If-Match or it is `*` (the statement
+ * then needs only the row to exist).
+ */
+export const acceptedVersions = (ifMatch: IfMatch): number[] | null =>
+  Array.isArray(ifMatch) ? ifMatch : null;
 
 /**
  * If-Match on a resource that has no versions, and so no entity tag (RFC 9110 §13.1.1): a list of

@@ -58,20 +58,6 @@ export class TasksRepository {
     return rows[0];
   }
 
-  /** The owner's task, locked until the transaction ends. */
-  async lockOwned(
-    manager: EntityManager,
-    id: string,
-    userId: string,
-  ): Promise<TaskEntity | undefined> {
-    const { rows } = await connectionOf(manager).query<TaskEntity>({
-      name: 'tasks_lock_owned',
-      text: `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = $1 AND t.user_id = $2 FOR UPDATE`,
-      values: [id, userId],
-    });
-    return rows[0];
-  }
-
   /**
    * A new task of the owner's (the columns it does not set take the table's defaults) and the
    * outbox message announcing it, in one statement: atomic by itself, so without a transaction
@@ -113,28 +99,85 @@ export class TasksRepository {
   }
 
   /**
-   * Changes a task (locked by the caller) to its next version, as TypeORM's update did: the
-   * version goes up by one and updated_at is the transaction's time.
+   * Changes the owner's task to its next version (the version up by one, updated_at the
+   * statement's time) if it has one of `versions` (null: any), and adds the outbox messages
+   * announcing it, in one statement: `task.updated`, then `task.completed` when it becomes done.
+   * The row is locked first (`before`, FOR UPDATE): a writer that waited on another sees the
+   * version and the status that one left, so of two writers holding the same entity tag the
+   * second changes nothing, and of two making a task done only the first announces it done.
+   * Undefined when nothing was changed: no such task of the owner's, or not at those versions.
    */
-  async update(manager: EntityManager, id: string, changes: TaskChanges): Promise<TaskEntity> {
+  async updateAnnounced(
+    userId: string,
+    id: string,
+    changes: TaskChanges,
+    versions: number[] | null,
+    message: { queue: string; pattern: string; updated: object; completed: object },
+  ): Promise<TaskEntity | undefined> {
     const { properties, tag } = present(changes);
-    const assignments = properties.map((property, i) => `${COLUMN_OF[property]} = $${i + 2}`);
-    const { rows } = await connectionOf(manager).query<TaskEntity>({
-      name: `tasks_update_${tag}`,
-      text: `UPDATE tasks AS t SET ${assignments.map((a) => `${a}, `).join('')}
-                    version = t.version + 1, updated_at = now()
-              WHERE t.id = $1
-             RETURNING ${TASK_COLUMNS}`,
-      values: [id, ...properties.map((property) => changes[property])],
+    const first = 4;
+    const assignments = properties.map((property, i) => `${COLUMN_OF[property]} = $${first + i}`);
+    const next = first + properties.length;
+    const { rows } = await this.pool.query<TaskEntity>({
+      name: `tasks_update_announced_${tag}`,
+      text: `WITH before AS (
+               SELECT t.id, t.status, t.version FROM tasks t
+                WHERE t.id = $1 AND t.user_id = $2
+                  FOR UPDATE
+             ), t AS (
+               UPDATE tasks AS t SET ${assignments.map((a) => `${a}, `).join('')}
+                      version = t.version + 1, updated_at = now()
+                 FROM before
+                WHERE t.id = before.id AND ($3::int[] IS NULL OR before.version = ANY($3::int[]))
+               RETURNING ${TASK_COLUMNS}, before.status AS "previousStatus"
+             ), announced AS (
+               INSERT INTO outbox (queue, pattern, payload)
+               SELECT $${next}, $${next + 1}, jsonb_set(e.event, '{data}', ${taskResourceJson('t')})
+                 FROM t, (VALUES (1, $${next + 2}::jsonb), (2, $${next + 3}::jsonb)) AS e (n, event)
+                WHERE e.n = 1 OR (t.status = 'done' AND t."previousStatus" <> 'done')
+                ORDER BY e.n
+             )
+             SELECT * FROM t`, // the task, and previousStatus, which TaskDto.from leaves out
+      values: [
+        id,
+        userId,
+        versions,
+        ...properties.map((property) => changes[property]),
+        message.queue,
+        message.pattern,
+        JSON.stringify(message.updated),
+        JSON.stringify(message.completed),
+      ],
     });
     return rows[0];
   }
 
-  async delete(manager: EntityManager, id: string): Promise<void> {
-    await connectionOf(manager).query({
-      name: 'tasks_delete',
-      text: 'DELETE FROM tasks WHERE id = $1',
-      values: [id],
+  /**
+   * Deletes the owner's task if it has one of `versions` (null: any), and adds the outbox message
+   * announcing it (`data` is `{ id }`), in one statement. False when nothing was deleted: no such
+   * task of the owner's, or not at those versions.
+   */
+  async deleteAnnounced(
+    userId: string,
+    id: string,
+    versions: number[] | null,
+    message: { queue: string; pattern: string; event: object },
+  ): Promise<boolean> {
+    const { rows } = await this.pool.query<{ deleted: boolean }>({
+      name: 'tasks_delete_announced',
+      text: `WITH gone AS (
+               DELETE FROM tasks t
+                WHERE t.id = $1 AND t.user_id = $2
+                  AND ($3::int[] IS NULL OR t.version = ANY($3::int[]))
+               RETURNING t.id
+             ), announced AS (
+               INSERT INTO outbox (queue, pattern, payload)
+               SELECT $4, $5, jsonb_set($6::jsonb, '{data}', jsonb_build_object('id', gone.id))
+                 FROM gone
+             )
+             SELECT EXISTS (SELECT FROM gone) AS deleted`,
+      values: [id, userId, versions, message.queue, message.pattern, JSON.stringify(message.event)],
     });
+    return rows[0].deleted;
   }
 }

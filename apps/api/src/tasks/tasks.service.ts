@@ -2,12 +2,12 @@ import type { Principal } from '@app/auth';
 import { DegradationFlags } from '@app/resilience';
 import { TASK_PRIORITIES, TaskEntity, filterTasks } from '@app/database';
 import { ApiException, IfMatch, Keyset, notFound } from '@app/http';
-import { QUEUES, addToOutbox } from '@app/messaging';
+import { QUEUES } from '@app/messaging';
 import { TASK_EVENT, type TaskEvent, type WebhookEvent } from '@app/webhooks';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, Repository } from 'typeorm';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
 import {
   IdempotencyRequest,
   IdempotencyService,
@@ -15,7 +15,9 @@ import {
 } from '../common/idempotency.service';
 import {
   FOREIGN_KEY_VIOLATION,
+  acceptedVersions,
   checkIfMatch,
+  preconditionFailed,
   requireChanges,
   sqlState,
 } from '../common/owned-rows';
@@ -66,20 +68,11 @@ async function ownCategory<T>(write: Promise<T>): Promise<T> {
 }
 
 /**
- * A task change, written to the outbox in the change's own transaction (CONTRACT §5): the worker
- * fans it out to the owner's webhooks. It commits or rolls back with the change, and a write
- * never waits on RabbitMQ.
+ * A task event but for its data, which the statement that writes the change adds (the
+ * repository's ...Announced methods): the event is in the outbox if and only if the change is
+ * (CONTRACT §5), the worker fans it out to the owner's webhooks, and a write never waits on
+ * RabbitMQ.
  */
-function announce(
-  manager: EntityManager,
-  userId: string,
-  type: WebhookEvent,
-  data: unknown,
-): Promise<string> {
-  return addToOutbox(manager, QUEUES.taskEvents, TASK_EVENT, { ...eventOf(userId, type), data });
-}
-
-/** A task event but for its data. */
 function eventOf(userId: string, type: WebhookEvent): Omit<TaskEvent, 'data'> {
   return { id: randomUUID(), type, createdAt: new Date().toISOString(), userId };
 }
@@ -88,7 +81,6 @@ function eventOf(userId: string, type: WebhookEvent): Omit<TaskEvent, 'data'> {
 export class TasksService {
   constructor(
     @InjectRepository(TaskEntity) private readonly tasks: Repository<TaskEntity>,
-    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly idempotency: IdempotencyService,
     private readonly repository: TasksRepository,
     private readonly flags: DegradationFlags,
@@ -125,35 +117,47 @@ export class TasksService {
     return TaskDto.from(task);
   }
 
-  update(principal: Principal, id: string, dto: UpdateTaskDto, ifMatch: IfMatch): Promise<TaskDto> {
-    return this.dataSource.transaction(async (manager) => {
-      const before = await this.lockForWrite(manager, principal, id, ifMatch);
-      const changes = toChanges(requireChanges(dto));
-      const updated = TaskDto.from(await ownCategory(this.repository.update(manager, id, changes)));
-      await announce(manager, principal.userId, 'task.updated', updated);
-      if (updated.status === 'done' && before.status !== 'done') {
-        await announce(manager, principal.userId, 'task.completed', updated);
-      }
-      return updated;
-    });
-  }
-
-  remove(principal: Principal, id: string, ifMatch: IfMatch): Promise<void> {
-    return this.dataSource.transaction(async (manager) => {
-      await this.lockForWrite(manager, principal, id, ifMatch);
-      await this.repository.delete(manager, id);
-      await announce(manager, principal.userId, 'task.deleted', { id });
-    });
-  }
-
-  /** The caller's task, locked for this transaction, after the If-Match check. */
-  private async lockForWrite(
-    manager: EntityManager,
+  /** One statement: the task changed if If-Match holds, and its events (updateAnnounced). */
+  async update(
     principal: Principal,
     id: string,
+    dto: UpdateTaskDto,
     ifMatch: IfMatch,
-  ): Promise<TaskEntity> {
-    const task = await this.repository.lockOwned(manager, id, principal.userId);
-    return checkIfMatch(task, ifMatch, 'Task');
+  ): Promise<TaskDto> {
+    const changes = toChanges(requireChanges(dto));
+    const updated = await ownCategory(
+      this.repository.updateAnnounced(principal.userId, id, changes, acceptedVersions(ifMatch), {
+        queue: QUEUES.taskEvents,
+        pattern: TASK_EVENT,
+        updated: eventOf(principal.userId, 'task.updated'),
+        completed: eventOf(principal.userId, 'task.completed'),
+      }),
+    );
+    if (!updated) return this.refuse(principal, id, ifMatch);
+    return TaskDto.from(updated);
+  }
+
+  /** One statement: the task deleted if If-Match holds, and its event (deleteAnnounced). */
+  async remove(principal: Principal, id: string, ifMatch: IfMatch): Promise<void> {
+    const deleted = await this.repository.deleteAnnounced(
+      principal.userId,
+      id,
+      acceptedVersions(ifMatch),
+      {
+        queue: QUEUES.taskEvents,
+        pattern: TASK_EVENT,
+        event: eventOf(principal.userId, 'task.deleted'),
+      },
+    );
+    if (!deleted) await this.refuse(principal, id, ifMatch);
+  }
+
+  /**
+   * Why a write changed nothing: 404 when the caller has no such task, else 412. Also 412 when
+   * If-Match holds now: then it did not when the write ran, and the task changed in between.
+   */
+  private async refuse(principal: Principal, id: string, ifMatch: IfMatch): Promise<never> {
+    checkIfMatch(await this.repository.findOwned(id, principal.userId), ifMatch, 'Task');
+    throw preconditionFailed('Task');
   }
 }
