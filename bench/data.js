@@ -113,12 +113,16 @@ async function settleWorker(ctx) {
   }
 }
 
-/** Deletes the queues the webhooks target's worker declared (libs/messaging, through ts-node). */
-async function deleteWebhooksQueues() {
+/**
+ * Deletes every queue the apps declare with the environment `env` (its RabbitMQ URL, queue prefix
+ * and job settings), as libs/messaging names them (through ts-node).
+ * @param {Record<string, string | undefined>} env
+ */
+async function deleteQueues(env) {
   require('ts-node').register({ transpileOnly: true, compilerOptions: { module: 'commonjs' } });
   const { loadConfig } = require('../libs/config/src/config');
   const { declaredQueueNames } = require('../libs/messaging/src/topology');
-  const config = loadConfig({ ...API_ENV, ...TARGETS['api-webhooks'].env });
+  const config = loadConfig(env);
   const amqp = require('amqplib');
   const connection = await amqp.connect(config.rabbitmq.url);
   try {
@@ -128,6 +132,9 @@ async function deleteWebhooksQueues() {
     await connection.close().catch(() => undefined);
   }
 }
+
+/** Deletes the queues the webhooks target's worker declared. */
+const deleteWebhooksQueues = () => deleteQueues({ ...API_ENV, ...TARGETS['api-webhooks'].env });
 
 /**
  * One user through the api, with an API key, and 1 000 varied tasks by SQL; returns the user, the
@@ -243,6 +250,7 @@ async function dropRequestLog(how) {
 
 module.exports = {
   createDatabase,
+  deleteQueues,
   deleteWebhooksQueues,
   dropDatabase,
   dropRequestLog,

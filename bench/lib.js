@@ -1,7 +1,7 @@
 // @ts-check
 'use strict';
 
-/** Helpers shared by bench/run.js (`npm run bench`) and bench/capacity.js (`npm run bench:capacity`). */
+/** Helpers shared by bench/run.js (`npm run bench`) and bench/capacity/ (`npm run bench:capacity`). */
 const net = require('node:net');
 const { Client } = require('pg');
 

@@ -1,8 +1,8 @@
 // @ts-check
 'use strict';
 
-/** The child processes `npm run bench` starts, and small helpers around them: start pinned, wait
- * until ready, stop, and the registry cleanup() empties. */
+/** The child processes `npm run bench` (and `npm run bench:capacity`) starts, and small helpers
+ * around them: start pinned, wait until ready, stop, the registry cleanup() empties, and runMain. */
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
@@ -143,6 +143,45 @@ function startPinned(cpu, args, env, logFile) {
   }
 }
 
+/**
+ * Runs `main` as the process's work: on SIGINT or SIGTERM, no new child starts, cleanup() runs and
+ * the process exits 130; when `main` fails, `failure` and the error's message (its stack unless a
+ * BenchError) go to stderr and the exit status is 1; cleanup() runs in any case. Children still
+ * running when the process exits anyway are killed.
+ * @param {() => Promise<void>} main
+ * @param {() => Promise<void>} cleanup
+ * @param {{ say: (message: string) => void, failure: string }} how
+ */
+function runMain(main, cleanup, { say, failure }) {
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      interrupt();
+      say(`${signal}: cleaning up...`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+  // Last resort if something exits the process without cleanup.
+  process.once('exit', () => {
+    for (const child of children) if (!exited(child)) child.kill('SIGKILL');
+  });
+
+  main()
+    .then(
+      () => 0,
+      (error) => {
+        if (wasInterrupted()) return 130;
+        const message =
+          error instanceof BenchError ? error.message : (error.stack ?? String(error));
+        process.stderr.write(`\n${failure}: ${message}\n`);
+        return 1;
+      },
+    )
+    .then(async (code) => {
+      await cleanup();
+      if (!wasInterrupted()) process.exit(code);
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Steps
 
@@ -172,11 +211,13 @@ module.exports = {
   request,
   resolveField,
   run,
+  runMain,
   sleep,
   startPinned,
   state,
   stop,
   tail,
+  track,
   waitFor200,
   wasInterrupted,
 };

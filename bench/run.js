@@ -37,18 +37,16 @@ const { closeRedis, peakRssMiB, runScenarios } = require('./measure');
 const {
   BenchError,
   children,
-  exited,
   freePort,
-  interrupt,
   log,
   loud,
   request,
   run,
+  runMain,
   startPinned,
   state,
   stop,
   waitFor200,
-  wasInterrupted,
 } = require('./processes');
 const {
   SUMMARY_COLUMNS,
@@ -378,29 +376,4 @@ async function main() {
   );
 }
 
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    interrupt();
-    log(`${signal}: cleaning up...`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
-// Last resort if something exits the process without cleanup.
-process.once('exit', () => {
-  for (const child of children) if (!exited(child)) child.kill('SIGKILL');
-});
-
-main()
-  .then(
-    () => 0,
-    (error) => {
-      if (wasInterrupted()) return 130;
-      const message = error instanceof BenchError ? error.message : (error.stack ?? String(error));
-      process.stderr.write(`\n[bench] the benchmark could not run: ${message}\n`);
-      return 1;
-    },
-  )
-  .then(async (code) => {
-    await cleanup();
-    if (!wasInterrupted()) process.exit(code);
-  });
+runMain(main, cleanup, { say: log, failure: '[bench] the benchmark could not run' });
